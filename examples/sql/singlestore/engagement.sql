@@ -1,0 +1,20 @@
+-- The Pinterest engagement table, SingleStore dialect: a columnstore sorted by
+-- event time for "last N minutes" queries, sharded on the Kafka position so that
+-- the unique key (which SingleStore requires to contain the shard key) rejects
+-- any duplicate. The columns are the same as in ../mariadb/engagement.sql.
+CREATE TABLE IF NOT EXISTS engagement (
+  kafka_partition INT NOT NULL,
+  kafka_offset BIGINT NOT NULL,
+  event_id CHAR(24) NOT NULL,
+  event_time DATETIME(3) NOT NULL,
+  user_id BIGINT UNSIGNED NOT NULL,
+  pin_id BIGINT UNSIGNED NOT NULL,
+  action VARCHAR(16) NOT NULL,
+  app VARCHAR(16) NULL,
+  ip VARCHAR(45) NULL,
+  user_agent VARCHAR(512) NULL,
+  ingested_at DATETIME(3) NOT NULL,
+  SORT KEY (event_time),
+  SHARD KEY (kafka_partition, kafka_offset),
+  UNIQUE KEY (kafka_partition, kafka_offset) USING HASH
+);

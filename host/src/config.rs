@@ -1,0 +1,563 @@
+//! The `weir.toml` configuration: typed, strict (unknown keys are errors) and
+//! reported with the file, line, column and key of every mistake.
+//!
+//! ```toml
+//! [kafka]
+//! brokers = "127.0.0.1:9092"          # or WEIR_KAFKA_BROKERS
+//!
+//! [singlestore]
+//! url = "mysql://weir:weir@127.0.0.1:3306/weir"   # or WEIR_SINGLESTORE_URL
+//!
+//! [[pipeline]]
+//! name = "engagement"                 # also the consumer group unless `group` is set
+//! topic = "pin-engagement"
+//! table = "engagement"
+//! batch = { max_events = 5000, max_wait_ms = 50 }
+//!
+//!   [pipeline.columns]                # table column = event field
+//!   pin_id = "pin_id"
+//!   kafka_offset = "@offset"
+//! ```
+//!
+//! Relative paths resolve against the folder of the file that names them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+/// The environment variable that supplies the database URL when the file has none.
+pub const URL_ENV: &str = "WEIR_SINGLESTORE_URL";
+/// The environment variable that supplies the Kafka brokers when the file has none.
+pub const BROKERS_ENV: &str = "WEIR_KAFKA_BROKERS";
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How to reach Kafka.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// How to reach SingleStore (or a MySQL-protocol stand-in).
+    #[serde(default)]
+    pub singlestore: SinkConfig,
+    /// The pipelines this process runs, each its own consumer group.
+    #[serde(rename = "pipeline", default)]
+    pub pipelines: Vec<PipelineConfig>,
+    /// Where the file was read from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated. Example: `brokers = "127.0.0.1:9092"`.
+    /// When absent, `WEIR_KAFKA_BROKERS` is used.
+    pub brokers: Option<String>,
+    /// Extra librdkafka properties for the consumer, applied last.
+    /// Example: `properties = { "session.timeout.ms" = "6000" }`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[singlestore]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `mysql://user:password@host:port/database`. When absent, the variable named by
+    /// `url_env` (default `WEIR_SINGLESTORE_URL`) is read.
+    pub url: Option<String>,
+    /// The environment variable holding the URL. Example: `url_env = "ANALYTICS_DB_URL"`.
+    pub url_env: Option<String>,
+    /// How rows are written: `"load-data"` (LOAD DATA LOCAL INFILE, the default and
+    /// fastest) or `"insert"` (multi-row INSERT).
+    #[serde(default)]
+    pub write_method: WriteMethod,
+}
+
+/// How the sink writes rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMethod {
+    /// `LOAD DATA LOCAL INFILE` streamed from memory.
+    #[default]
+    LoadData,
+    /// Multi-row `INSERT ... VALUES (...), (...)` statements.
+    Insert,
+}
+
+/// One `[[pipeline]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Unique name; also the consumer group unless `group` is set. Renaming a
+    /// pipeline starts a new offsets history.
+    pub name: String,
+    /// Consumer group. Example: `group = "engagement-v2"`.
+    pub group: Option<String>,
+    /// Source topic.
+    pub topic: String,
+    /// Target table in the database of the URL.
+    pub table: String,
+    /// Batching per partition.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Concurrent partition writers, each holding one database connection.
+    #[serde(default = "default_writers")]
+    pub writers: usize,
+    /// Batches queued per writer before the source pauses its partitions.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Records larger than this many bytes become dead letters.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// At most this many bytes of a dead letter's original payload are stored.
+    #[serde(default = "default_dead_letter_cap")]
+    pub dead_letter_payload_cap: usize,
+    /// The fields the source events carry, with their types. Optional; when given,
+    /// every mapped field must be declared and its type must suit its column.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldType>,
+    /// Table column = event field, or one of the record's own properties:
+    /// `@topic`, `@partition`, `@offset`, `@timestamp` (Kafka's, in ms), `@key`,
+    /// `@ingested_at` (when the batch was written, in ms).
+    pub columns: BTreeMap<String, String>,
+}
+
+impl PipelineConfig {
+    /// The consumer group: `group`, or the pipeline's name.
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `batch = { ... }`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// A partition's batch is sent when it holds this many events.
+    #[serde(default = "default_max_events")]
+    pub max_events: usize,
+    /// ... or when its first event has waited this long.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// ... or when its payloads reach this many bytes.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_events: default_max_events(),
+            max_wait_ms: default_max_wait_ms(),
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+/// The type of a source field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Text,
+    Int,
+    Float,
+    Boolean,
+    Json,
+}
+
+fn default_writers() -> usize {
+    2
+}
+fn default_queue() -> usize {
+    4
+}
+fn default_max_record_bytes() -> usize {
+    256 * 1024
+}
+fn default_dead_letter_cap() -> usize {
+    16 * 1024
+}
+fn default_max_events() -> usize {
+    5000
+}
+fn default_max_wait_ms() -> u64 {
+    50
+}
+fn default_max_bytes() -> usize {
+    8 * 1024 * 1024
+}
+
+/// The record properties a column may name instead of an event field.
+pub const RECORD_PROPERTIES: &[&str] = &[
+    "@topic",
+    "@partition",
+    "@offset",
+    "@timestamp",
+    "@key",
+    "@ingested_at",
+];
+
+/// A configuration error, located in its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or does not fit the schema, or breaks a rule.
+    #[error("{0}")]
+    Invalid(Located),
+    /// A setting the file leaves to the environment is missing there too.
+    #[error("{path}: {message}")]
+    Missing { path: PathBuf, message: String },
+}
+
+/// A message tied to a place in a file.
+#[derive(Debug)]
+pub struct Located {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// The dotted key, e.g. `pipeline[0].batch.max_events` (empty for syntax errors).
+    pub key: String,
+    pub message: String,
+    /// The offending source line.
+    pub source_line: String,
+    /// Columns (1-based, inclusive start) and width of the mark under `source_line`.
+    pub mark: (usize, usize),
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.path.display(), self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "`{}`: ", self.key)?;
+        }
+        writeln!(f, "{}", self.message)?;
+        let gutter = self.line.to_string().len();
+        writeln!(f, "{:gutter$} |", "")?;
+        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        write!(
+            f,
+            "{:gutter$} | {}{}",
+            "",
+            " ".repeat(self.mark.0.saturating_sub(1)),
+            "^".repeat(self.mark.1.max(1))
+        )
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text that came from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let locate = |span: Option<Range<usize>>, key: String, message: String| {
+            ConfigError::Invalid(Located::new(path, text, span, key, message))
+        };
+        let de = toml::de::Deserializer::parse(text)
+            .map_err(|e| locate(e.span(), String::new(), e.message().to_owned()))?;
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = tidy_path(&e.path().to_string());
+            let inner = e.into_inner();
+            locate(inner.span(), key, inner.message().to_owned())
+        })?;
+        config.path = path.to_owned();
+        if let Err((key, message)) = config.validate() {
+            let span = DeTable::parse(text)
+                .ok()
+                .and_then(|root| span_of(root.get_ref(), &key));
+            return Err(locate(span, key, message));
+        }
+        Ok(config)
+    }
+
+    /// Rules serde cannot express. Returns the dotted key at fault and a message.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.pipelines.is_empty() {
+            return Err((String::new(), "no [[pipeline]] is defined".into()));
+        }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let key = |k: &str| format!("pipeline[{i}].{k}");
+            if !is_identifier(&p.name, false) {
+                return Err((
+                    key("name"),
+                    format!(
+                        "`{}` is not a valid name (letters, digits, `-` and `_`)",
+                        p.name
+                    ),
+                ));
+            }
+            if let Some(j) = self.pipelines[..i].iter().position(|q| q.name == p.name) {
+                return Err((
+                    key("name"),
+                    format!("pipeline `{}` is already defined as pipeline[{j}]", p.name),
+                ));
+            }
+            if p.topic.is_empty() {
+                return Err((key("topic"), "must not be empty".into()));
+            }
+            if !is_identifier(&p.table, false) {
+                return Err((
+                    key("table"),
+                    format!("`{}` is not a plain table name", p.table),
+                ));
+            }
+            if p.batch.max_events == 0 {
+                return Err((key("batch.max_events"), "must be at least 1".into()));
+            }
+            if p.batch.max_bytes < 1024 {
+                return Err((key("batch.max_bytes"), "must be at least 1024".into()));
+            }
+            if p.writers == 0 {
+                return Err((key("writers"), "must be at least 1".into()));
+            }
+            if p.queue == 0 {
+                return Err((key("queue"), "must be at least 1".into()));
+            }
+            if p.max_record_bytes == 0 {
+                return Err((key("max_record_bytes"), "must be at least 1".into()));
+            }
+            if p.columns.is_empty() {
+                return Err((key("columns"), "maps no column".into()));
+            }
+            for (column, source) in &p.columns {
+                let ckey = key(&format!("columns.{column}"));
+                if !is_identifier(column, true) {
+                    return Err((ckey, format!("`{column}` is not a plain column name")));
+                }
+                if let Some(prop) = source.strip_prefix('@') {
+                    if !RECORD_PROPERTIES.contains(&source.as_str()) {
+                        return Err((
+                            ckey,
+                            format!(
+                                "unknown record property `@{prop}`, expected one of {}",
+                                RECORD_PROPERTIES.join(", ")
+                            ),
+                        ));
+                    }
+                } else if source.is_empty() {
+                    return Err((ckey, "names no field".into()));
+                } else if !p.fields.is_empty() && !p.fields.contains_key(source) {
+                    return Err((
+                        ckey,
+                        format!("field `{source}` is not declared in pipeline[{i}].fields"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL: the file's `url`, else the environment.
+    pub fn database_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.singlestore.url {
+            return Ok(url.clone());
+        }
+        let var = self.singlestore.url_env.as_deref().unwrap_or(URL_ENV);
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => Ok(url),
+            _ => Err(ConfigError::Missing {
+                path: self.path.clone(),
+                message: format!("`singlestore.url` is not set and ${var} is empty"),
+            }),
+        }
+    }
+
+    /// The Kafka bootstrap servers: the file's `brokers`, else the environment.
+    pub fn brokers(&self) -> Result<String, ConfigError> {
+        if let Some(b) = &self.kafka.brokers {
+            return Ok(b.clone());
+        }
+        match std::env::var(BROKERS_ENV) {
+            Ok(b) if !b.is_empty() => Ok(b),
+            _ => Err(ConfigError::Missing {
+                path: self.path.clone(),
+                message: format!("`kafka.brokers` is not set and ${BROKERS_ENV} is empty"),
+            }),
+        }
+    }
+
+    /// The pipeline called `name`.
+    pub fn pipeline(&self, name: &str) -> Option<&PipelineConfig> {
+        self.pipelines.iter().find(|p| p.name == name)
+    }
+
+    /// Resolves a path named in the file against the file's folder.
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if relative.is_relative() => dir.join(relative),
+            _ => relative.to_owned(),
+        }
+    }
+}
+
+impl Located {
+    fn new(
+        path: &Path,
+        text: &str,
+        span: Option<Range<usize>>,
+        key: String,
+        message: String,
+    ) -> Located {
+        let span = span.unwrap_or(0..0);
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
+        let line = text[..start].matches('\n').count() + 1;
+        let column = text[line_start..start].chars().count() + 1;
+        let end = span.end.clamp(start, line_end);
+        let width = text[start..end].chars().count();
+        // toml reports only the first line of a multi-line error's message.
+        let message = message.lines().next().unwrap_or_default().trim().to_owned();
+        Located {
+            path: path.to_owned(),
+            line,
+            column,
+            key,
+            message,
+            source_line,
+            mark: (column, width),
+        }
+    }
+}
+
+/// serde_path_to_error writes `pipeline[0].columns.x` already; drop its `?` for unknown paths.
+fn tidy_path(path: &str) -> String {
+    if path == "." || path == "?" {
+        String::new()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Finds the span of the value at a dotted key such as `pipeline[1].batch.max_events`.
+fn span_of(root: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
+    let mut table = root;
+    let mut span = None;
+    let parts: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
+    for (n, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (*part, None),
+        };
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        let mut value = v;
+        span = Some(if n + 1 == parts.len() && index.is_none() {
+            k.span()
+        } else {
+            v.span()
+        });
+        if let Some(i) = index {
+            match value.get_ref() {
+                DeValue::Array(items) => {
+                    value = items.get(i)?;
+                    span = Some(value.span());
+                }
+                _ => return span,
+            }
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return span,
+        }
+    }
+    span
+}
+
+/// Plain SQL identifiers only: they are interpolated into statements.
+pub fn is_identifier(s: &str, allow_leading_digit: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && (allow_leading_digit || s.chars().next().is_some_and(|c| !c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[kafka]
+brokers = "127.0.0.1:9092"
+
+[singlestore]
+url = "mysql://weir:weir@127.0.0.1:3306/weir"
+
+[[pipeline]]
+name = "engagement"
+topic = "pin-engagement"
+table = "engagement"
+batch = { max_events = 100 }
+
+  [pipeline.columns]
+  pin_id = "pin_id"
+  kafka_offset = "@offset"
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::parse(GOOD, Path::new("weir.toml")).unwrap();
+        let p = &c.pipelines[0];
+        assert_eq!(p.group(), "engagement");
+        assert_eq!(p.batch.max_events, 100);
+        assert_eq!(p.batch.max_wait_ms, 50);
+        assert_eq!(c.singlestore.write_method, WriteMethod::LoadData);
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = GOOD.replace("max_events = 100", "max_evnts = 100");
+        let err = Config::parse(&text, Path::new("w.toml")).unwrap_err();
+        let ConfigError::Invalid(l) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(l.line, 12);
+        assert_eq!(l.key, "pipeline[0].batch.max_evnts");
+        assert!(
+            l.message.contains("unknown field `max_evnts`"),
+            "{}",
+            l.message
+        );
+    }
+
+    #[test]
+    fn rule_violation_points_at_the_key() {
+        let text = GOOD.replace("\"@offset\"", "\"@offsett\"");
+        let err = Config::parse(&text, Path::new("w.toml")).unwrap_err();
+        let ConfigError::Invalid(l) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(l.line, 16);
+        assert_eq!(l.key, "pipeline[0].columns.kafka_offset");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let c = Config::parse(GOOD, Path::new("/etc/weir/weir.toml")).unwrap();
+        assert_eq!(
+            c.resolve(Path::new("data/x.mmdb")),
+            Path::new("/etc/weir/data/x.mmdb")
+        );
+        assert_eq!(c.resolve(Path::new("/abs")), Path::new("/abs"));
+    }
+}

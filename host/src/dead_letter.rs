@@ -1,0 +1,167 @@
+//! Dead letters: events that cannot become rows, kept with their reason and
+//! their original bytes (up to a cap, with the full size and a hash) in
+//! `weir_dead_letters`, in the same transaction as the batch they came from.
+
+use crate::batch::{sha256_hex, Batch};
+use crate::sql::{push_bytes_literal, push_str_literal};
+
+/// Where in the pipeline an event was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before decoding: the record is over the size limit.
+    Source,
+    /// The payload is not a JSON object.
+    Decode,
+    /// A value does not fit its column, or the database refused the row.
+    Sink,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Source => "source",
+            Stage::Decode => "decode",
+            Stage::Sink => "sink",
+        }
+    }
+}
+
+/// One refused event.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub stage: Stage,
+    pub reason: String,
+    /// The original payload, cut to the cap.
+    pub payload: Vec<u8>,
+    /// The original payload's full size.
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Longest reason stored; longer ones are cut (with a mark).
+const MAX_REASON: usize = 4000;
+/// Longest key stored.
+const MAX_KEY: usize = 1024;
+
+impl DeadLetter {
+    /// A dead letter for record `i` of `batch`.
+    pub fn from_batch(batch: &Batch, i: usize, stage: Stage, reason: String, cap: usize) -> Self {
+        let payload = batch.payload(i);
+        let (size, sha256) = match batch.oversized.iter().find(|o| o.index == i) {
+            Some(o) => (o.size as u64, o.sha256.clone()),
+            None => (payload.len() as u64, sha256_hex(payload)),
+        };
+        let mut reason = reason;
+        if reason.len() > MAX_REASON {
+            let mut cut = MAX_REASON;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push_str(" …(cut)");
+        }
+        DeadLetter {
+            offset: batch.offsets[i],
+            timestamp: batch.timestamps[i],
+            key: batch.key(i).map(|k| k[..k.len().min(MAX_KEY)].to_vec()),
+            stage,
+            reason,
+            payload: payload[..payload.len().min(cap)].to_vec(),
+            size,
+            sha256,
+        }
+    }
+}
+
+/// `INSERT` statements for dead letters, each under `max_statement` bytes.
+pub fn insert_statements(
+    dead: &[DeadLetter],
+    group: &str,
+    topic: &str,
+    pipeline: &str,
+    partition: i32,
+    max_statement: usize,
+) -> Vec<String> {
+    let head =
+        "INSERT INTO weir_dead_letters (consumer_group, topic, kafka_partition, kafka_offset, \
+                pipeline, stage, reason, kafka_key, kafka_timestamp_ms, payload, payload_size, \
+                payload_sha256, created_at) VALUES ";
+    let mut prefix = String::new();
+    push_str_literal(&mut prefix, group);
+    prefix.push_str(", ");
+    push_str_literal(&mut prefix, topic);
+    prefix.push_str(&format!(", {partition}, "));
+    let mut out = Vec::new();
+    let mut sql = String::new();
+    for d in dead {
+        if !sql.is_empty() && sql.len() + d.payload.len() * 2 + 512 > max_statement {
+            out.push(std::mem::take(&mut sql));
+        }
+        if sql.is_empty() {
+            sql.push_str(head);
+        } else {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&prefix);
+        sql.push_str(&format!("{}, ", d.offset));
+        push_str_literal(&mut sql, pipeline);
+        sql.push_str(", ");
+        push_str_literal(&mut sql, d.stage.as_str());
+        sql.push_str(", ");
+        push_str_literal(&mut sql, &d.reason);
+        sql.push_str(", ");
+        match &d.key {
+            Some(k) => push_bytes_literal(&mut sql, k),
+            None => sql.push_str("NULL"),
+        }
+        if d.timestamp >= 0 {
+            sql.push_str(&format!(", {}, ", d.timestamp));
+        } else {
+            sql.push_str(", NULL, ");
+        }
+        push_bytes_literal(&mut sql, &d.payload);
+        sql.push_str(&format!(", {}, ", d.size));
+        push_str_literal(&mut sql, &d.sha256);
+        sql.push_str(", NOW(6))");
+    }
+    if !sql.is_empty() {
+        out.push(sql);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_keep_size_and_hash_of_the_whole_payload() {
+        let mut b = Batch::default();
+        let big = vec![b'a'; 500];
+        b.push(7, 1, Some(b"k"), &big, 100, 50);
+        let d = DeadLetter::from_batch(&b, 0, Stage::Source, "oversized".into(), 20);
+        assert_eq!(d.size, 500);
+        assert_eq!(d.payload.len(), 20);
+        assert_eq!(d.sha256, sha256_hex(&big));
+    }
+
+    #[test]
+    fn statements_are_split_under_the_limit() {
+        let mut b = Batch::default();
+        for i in 0..10 {
+            b.push(i, 1, None, &[b'x'; 100], 1000, 1000);
+        }
+        let dead: Vec<_> = (0..10)
+            .map(|i| DeadLetter::from_batch(&b, i, Stage::Decode, "r".into(), 1000))
+            .collect();
+        let stmts = insert_statements(&dead, "g", "t", "p", 0, 2000);
+        assert!(stmts.len() > 1);
+        assert!(stmts.iter().all(|s| s.len() < 2000));
+        let values: usize = stmts.iter().map(|s| s.matches("NOW(6))").count()).sum();
+        assert_eq!(values, 10);
+    }
+}

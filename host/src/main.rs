@@ -1,0 +1,339 @@
+//! The `weir` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand, ValueEnum};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tracing::{error, info, warn};
+
+use weir::config::{Config, ConfigError};
+use weir::offsets::OffsetTable;
+use weir::{db, gen, pipeline};
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "Kafka → WebAssembly steps → SingleStore, exactly once"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipelines of a configuration until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Produce realistic Pinterest engagement events into Kafka.
+    Gen(gen::GenArgs),
+    /// Show or set a pipeline's stored offsets.
+    Offsets {
+        #[command(subcommand)]
+        command: OffsetsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OffsetsCommand {
+    /// Each partition's stored next offset, its totals, and the lag behind Kafka.
+    Show {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The pipeline (default: the only one).
+        #[arg(short, long)]
+        pipeline: Option<String>,
+    },
+    /// Set where a pipeline resumes. Stop the pipeline first: a running owner is
+    /// fenced by its next commit and re-reads the stored offset.
+    Set {
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(short, long)]
+        pipeline: Option<String>,
+        /// One partition (default: every partition of the topic).
+        #[arg(long)]
+        partition: Option<i32>,
+        /// An offset, `earliest` or `latest`.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Run { config } => run(config).await,
+            Command::Gen(args) => {
+                let summary = gen::run(&args, !args.json).await?;
+                if args.json {
+                    println!("{}", serde_json::to_string(&summary)?);
+                } else {
+                    println!(
+                        "produced {} events to {} in {:.1} s ({:.0}/s): {} good, {} from bots, \
+                         {} malformed, {} not objects, {} ill-typed, {} oversized",
+                        summary.produced,
+                        summary.topic,
+                        summary.seconds,
+                        summary.produced as f64 / summary.seconds.max(1e-9),
+                        summary.good,
+                        summary.bots,
+                        summary.malformed,
+                        summary.non_object,
+                        summary.ill_typed,
+                        summary.oversized
+                    );
+                }
+                Ok(())
+            }
+            Command::Offsets { command } => offsets(command).await,
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(c) = e.downcast_ref::<ConfigError>() {
+                eprintln!("error: {c}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let url = config.database_url()?;
+    let pool = db::pool(&url)?;
+    let prepared = pipeline::prepare(&config, &pool).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    tokio::spawn(watch_signals(stop.clone()));
+    info!(
+        config = %path.display(),
+        database = %db::describe_url(&url),
+        pipelines = prepared.len(),
+        "weir running"
+    );
+    let mut handles = Vec::new();
+    for p in prepared {
+        handles.push(tokio::spawn(pipeline::run(p, pool.clone(), stop.clone())));
+    }
+    let mut failed = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!("{e:#}");
+                stop.store(true, Ordering::Relaxed);
+                failed = Some(e);
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                failed = Some(anyhow::anyhow!("a pipeline panicked: {e}"));
+            }
+        }
+    }
+    let _ = pool.disconnect().await;
+    match failed {
+        Some(e) => Err(e),
+        None => {
+            info!("all batches in flight committed; bye");
+            Ok(())
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: finish the batches in flight and exit 0. Second: exit now.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        warn!("cannot install signal handlers");
+        return;
+    };
+    for n in 0.. {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        if n == 0 {
+            info!("signal received: finishing the batches in flight (again to exit at once)");
+            stop.store(true, Ordering::Relaxed);
+        } else {
+            warn!("second signal: exiting without waiting");
+            std::process::exit(130);
+        }
+    }
+}
+
+fn pick_pipeline<'c>(
+    config: &'c Config,
+    name: Option<&str>,
+) -> anyhow::Result<&'c weir::config::PipelineConfig> {
+    match name {
+        Some(n) => config
+            .pipeline(n)
+            .with_context(|| format!("no pipeline `{n}` in {}", config.path.display())),
+        None if config.pipelines.len() == 1 => Ok(&config.pipelines[0]),
+        None => bail!(
+            "{} has several pipelines; name one with --pipeline",
+            config.path.display()
+        ),
+    }
+}
+
+async fn offsets(command: OffsetsCommand) -> anyhow::Result<()> {
+    let (path, name) = match &command {
+        OffsetsCommand::Show { config, pipeline }
+        | OffsetsCommand::Set {
+            config, pipeline, ..
+        } => (config.clone(), pipeline.clone()),
+    };
+    let config = Config::load(&path)?;
+    let p = pick_pipeline(&config, name.as_deref())?;
+    let pool = db::pool(&config.database_url()?)?;
+    let mut conn = db::connect(&pool, Duration::from_secs(15))
+        .await
+        .context("connecting to the database")?;
+    db::ensure_own_tables(&mut conn).await?;
+    let table = OffsetTable::new(p.group(), &p.topic);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", config.brokers()?)
+        .set("group.id", p.group())
+        .create()
+        .context("creating a Kafka client")?;
+    let metadata = consumer
+        .fetch_metadata(Some(&p.topic), Duration::from_secs(10))
+        .with_context(|| format!("reading metadata of topic {}", p.topic))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let watermarks = |part: i32| {
+        consumer
+            .fetch_watermarks(&p.topic, part, Duration::from_secs(10))
+            .ok()
+    };
+    match command {
+        OffsetsCommand::Show { .. } => {
+            let rows = table.all(&mut conn).await?;
+            println!(
+                "pipeline {}  group {}  topic {}",
+                p.name,
+                p.group(),
+                p.topic
+            );
+            println!(
+                "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  updated_at",
+                "partition",
+                "next_offset",
+                "log_start",
+                "log_end",
+                "lag",
+                "rows",
+                "filtered",
+                "dead_letters"
+            );
+            for r in &rows {
+                let (lo, hi) = watermarks(r.partition).unwrap_or((-1, -1));
+                let lag = if hi >= 0 {
+                    (hi - r.next_offset).max(0)
+                } else {
+                    -1
+                };
+                println!(
+                    "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  {}",
+                    r.partition,
+                    r.next_offset,
+                    lo,
+                    hi,
+                    lag,
+                    r.rows_total,
+                    r.filtered_total,
+                    r.dead_letters_total,
+                    r.updated_at
+                );
+                if lo >= 0 && r.next_offset < lo {
+                    println!(
+                        "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
+                        r.next_offset, lo
+                    );
+                }
+            }
+            for part in partitions
+                .iter()
+                .filter(|x| !rows.iter().any(|r| r.partition == **x))
+            {
+                println!("{part:>9} (not yet claimed)");
+            }
+        }
+        OffsetsCommand::Set { partition, to, .. } => {
+            let targets: Vec<i32> = match partition {
+                Some(x) => vec![x],
+                None => partitions.clone(),
+            };
+            for part in targets {
+                let (lo, hi) = watermarks(part)
+                    .with_context(|| format!("reading watermarks of partition {part}"))?;
+                let next = match to.as_str() {
+                    "earliest" => lo,
+                    "latest" => hi,
+                    n => n.parse::<i64>().with_context(|| {
+                        format!("--to {n}: expected an offset, earliest or latest")
+                    })?,
+                };
+                table.set(&mut conn, part, next).await?;
+                println!("partition {part}: next offset set to {next}");
+            }
+        }
+    }
+    Ok(())
+}

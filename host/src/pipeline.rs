@@ -1,0 +1,155 @@
+//! A running pipeline: its table checked, its writers started, its source polled,
+//! and its progress logged, until it is told to stop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use mysql_async::Pool;
+use tracing::info;
+
+use crate::claim::Claims;
+use crate::config::{Config, PipelineConfig};
+use crate::db;
+use crate::offsets::OffsetTable;
+use crate::sink::{TablePlan, Writer};
+use crate::source::{self, Progress, SourceSettings};
+
+/// A pipeline checked against its table, ready to run.
+pub struct Prepared {
+    pub config: PipelineConfig,
+    pub plan: Arc<TablePlan>,
+    pub brokers: String,
+    pub properties: Vec<(String, String)>,
+    pub method: crate::config::WriteMethod,
+}
+
+/// Checks the database side of every pipeline before anything is consumed:
+/// Weir's own tables exist, each target table has the mapped columns with types
+/// that can take the values.
+pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepared>> {
+    let brokers = config.brokers()?;
+    let mut conn = db::connect(pool, Duration::from_secs(15))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to the database at {}",
+                db::describe_url(&config.database_url().unwrap_or_default())
+            )
+        })?;
+    db::ensure_own_tables(&mut conn)
+        .await
+        .context("creating weir_offsets and weir_dead_letters")?;
+    let mut out = Vec::new();
+    for p in &config.pipelines {
+        let plan = TablePlan::load(&mut conn, p)
+            .await
+            .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?;
+        out.push(Prepared {
+            config: p.clone(),
+            plan: Arc::new(plan),
+            brokers: brokers.clone(),
+            properties: config
+                .kafka
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            method: config.singlestore.write_method,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one pipeline until `stop` is set; then commits what was read and returns.
+pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let c = &p.config;
+    let offsets = OffsetTable::new(c.group(), &c.topic);
+    let claims = Claims::default();
+    let (notes_tx, notes_rx) = std::sync::mpsc::channel();
+    let mut senders = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..c.writers {
+        let (tx, rx) = tokio::sync::mpsc::channel(c.queue);
+        senders.push(tx);
+        let writer = Writer::new(
+            pool.clone(),
+            p.plan.clone(),
+            offsets.clone(),
+            c.name.clone(),
+            p.method,
+            c.max_record_bytes,
+            c.dead_letter_payload_cap,
+            claims.clone(),
+            notes_tx.clone(),
+        );
+        tasks.push(tokio::spawn(writer.run(rx)));
+    }
+    drop(notes_tx);
+    let settings = SourceSettings {
+        pipeline: c.name.clone(),
+        brokers: p.brokers.clone(),
+        properties: p.properties.clone(),
+        batch: c.batch.clone(),
+        max_record_bytes: c.max_record_bytes,
+        dead_letter_cap: c.dead_letter_payload_cap,
+    };
+    let progress = Arc::new(Progress::default());
+    let reporter = tokio::spawn(report(c.name.clone(), progress.clone(), stop.clone()));
+    let rt = tokio::runtime::Handle::current();
+    let source_stop = stop.clone();
+    let source_progress = progress.clone();
+    let source = tokio::task::spawn_blocking(move || {
+        source::run(
+            settings,
+            offsets,
+            pool,
+            rt,
+            claims,
+            senders,
+            notes_rx,
+            source_stop,
+            source_progress,
+        )
+    });
+    let result = source.await.context("the source thread panicked")?;
+    for t in tasks {
+        t.await.context("a writer panicked")?;
+    }
+    reporter.abort();
+    info!(
+        pipeline = %c.name,
+        consumed = progress.consumed.load(Ordering::Relaxed),
+        rows = progress.rows.load(Ordering::Relaxed),
+        dead_letters = progress.dead_letters.load(Ordering::Relaxed),
+        "stopped"
+    );
+    result.with_context(|| format!("pipeline `{}`", c.name))
+}
+
+/// Logs throughput every ten seconds while events flow.
+async fn report(name: String, progress: Arc<Progress>, stop: Arc<AtomicBool>) {
+    let mut last = (0, 0, Instant::now());
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let consumed = progress.consumed.load(Ordering::Relaxed);
+        let rows = progress.rows.load(Ordering::Relaxed);
+        if consumed == last.0 && rows == last.1 {
+            continue;
+        }
+        let secs = last.2.elapsed().as_secs_f64();
+        info!(
+            pipeline = %name,
+            consumed,
+            rows,
+            dead_letters = progress.dead_letters.load(Ordering::Relaxed),
+            "{:.0} events/s in, {:.0} rows/s written",
+            (consumed - last.0) as f64 / secs,
+            (rows - last.1) as f64 / secs,
+        );
+        last = (consumed, rows, Instant::now());
+    }
+}

@@ -1,0 +1,853 @@
+//! The SingleStore sink: turns a partition's batch into rows and dead letters and
+//! commits them with the partition's offset in one transaction.
+//!
+//! One [`Writer`] per connection; each partition is always handled by the same
+//! writer, so its batches commit in order. The write path is `LOAD DATA LOCAL
+//! INFILE` streamed from memory (or multi-row `INSERT`, see [`WriteMethod`]); any
+//! warning fails the attempt, and the rows at fault are found one by one, turned
+//! into dead letters, and the batch is written again without them.
+//!
+//! Architecture Invariant: rows, dead letters and the offsets row of a batch are
+//! committed together or not at all, and the offsets row moves only by a
+//! compare-and-set from the offset this owner last read or wrote.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool};
+use tracing::{debug, error, info, warn};
+
+use crate::batch::Batch;
+use crate::claim::Claims;
+use crate::config::{FieldType, PipelineConfig, WriteMethod};
+use crate::convert::{convert, CellError, Decoder, SqlType};
+use crate::db::{classify, connect, ErrorClass};
+use crate::dead_letter::{insert_statements, DeadLetter, Stage};
+use crate::offsets::{OffsetTable, Totals};
+use crate::sql::{ident, load_data};
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// The event field in decoder slot `n`.
+    Field(usize),
+    Topic,
+    Partition,
+    Offset,
+    Timestamp,
+    Key,
+    IngestedAt,
+}
+
+/// A target column and how to fill it.
+#[derive(Debug, Clone)]
+pub struct PlannedColumn {
+    pub name: String,
+    /// The field or `@property` it is mapped from.
+    pub from: String,
+    pub source: ColumnSource,
+    pub ty: SqlType,
+    /// The column's declared type, for messages.
+    pub column_type: String,
+    pub nullable: bool,
+}
+
+/// How a pipeline's events become rows of its table; checked against the table.
+#[derive(Debug)]
+pub struct TablePlan {
+    pub table: String,
+    pub columns: Vec<PlannedColumn>,
+    pub decoder: Decoder,
+    load_sql: String,
+    insert_head: String,
+}
+
+/// Why a pipeline's table cannot take its events.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("table `{0}` does not exist in the database")]
+    NoTable(String),
+    #[error("table `{table}` has no column `{column}` (mapped from `{from}`)")]
+    MissingColumn {
+        table: String,
+        column: String,
+        from: String,
+    },
+    #[error("column `{table}.{column}` has type `{ty}`, which weir cannot write")]
+    Unsupported {
+        table: String,
+        column: String,
+        ty: String,
+    },
+    #[error("column `{table}.{column}` ({ty}) cannot hold field `{field}`, declared {declared:?}")]
+    Incompatible {
+        table: String,
+        column: String,
+        ty: String,
+        field: String,
+        declared: FieldType,
+    },
+    #[error(
+        "column `{table}.{column}` is NOT NULL without a default, and no field is mapped to it"
+    )]
+    UnmappedRequired { table: String, column: String },
+    #[error("reading the table's columns: {0}")]
+    Db(#[from] mysql_async::Error),
+}
+
+type SchemaRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+    String,
+);
+
+impl TablePlan {
+    /// Reads the table's columns and matches them with the pipeline's mapping.
+    pub async fn load(conn: &mut Conn, p: &PipelineConfig) -> Result<TablePlan, PlanError> {
+        let rows: Vec<SchemaRow> = conn
+            .query(format!(
+                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
+                 NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, COLUMN_DEFAULT, EXTRA \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                crate::sql::str_literal(&p.table)
+            ))
+            .await?;
+        if rows.is_empty() {
+            return Err(PlanError::NoTable(p.table.clone()));
+        }
+        let mut by_name: HashMap<String, SchemaRow> = rows
+            .into_iter()
+            .map(|r| (r.0.to_ascii_lowercase(), r))
+            .collect();
+        let mut fields: Vec<String> = Vec::new();
+        let mut columns = Vec::new();
+        for (column, from) in &p.columns {
+            let Some(row) = by_name.remove(&column.to_ascii_lowercase()) else {
+                return Err(PlanError::MissingColumn {
+                    table: p.table.clone(),
+                    column: column.clone(),
+                    from: from.clone(),
+                });
+            };
+            let (name, data_type, column_type, nullable, chars, prec, scale, dtp, _, _) = row;
+            let ty = SqlType::from_schema(&data_type, &column_type, chars, prec, scale, dtp);
+            if let SqlType::Unsupported(t) = &ty {
+                return Err(PlanError::Unsupported {
+                    table: p.table.clone(),
+                    column: name,
+                    ty: t.clone(),
+                });
+            }
+            let source = match from.as_str() {
+                "@topic" => ColumnSource::Topic,
+                "@partition" => ColumnSource::Partition,
+                "@offset" => ColumnSource::Offset,
+                "@timestamp" => ColumnSource::Timestamp,
+                "@key" => ColumnSource::Key,
+                "@ingested_at" => ColumnSource::IngestedAt,
+                field => {
+                    if let Some(declared) = p.fields.get(field) {
+                        if !compatible(*declared, &ty) {
+                            return Err(PlanError::Incompatible {
+                                table: p.table.clone(),
+                                column: name,
+                                ty: column_type,
+                                field: field.to_owned(),
+                                declared: *declared,
+                            });
+                        }
+                    }
+                    let slot = match fields.iter().position(|f| f == field) {
+                        Some(i) => i,
+                        None => {
+                            fields.push(field.to_owned());
+                            fields.len() - 1
+                        }
+                    };
+                    ColumnSource::Field(slot)
+                }
+            };
+            columns.push(PlannedColumn {
+                name,
+                from: from.clone(),
+                source,
+                ty,
+                column_type: column_type.to_ascii_lowercase(),
+                nullable: nullable.eq_ignore_ascii_case("YES"),
+            });
+        }
+        for (_, row) in by_name {
+            let (name, _, _, nullable, _, _, _, _, default, extra) = row;
+            let generated = extra.to_ascii_lowercase();
+            if nullable.eq_ignore_ascii_case("NO")
+                && default.is_none()
+                && !generated.contains("auto_increment")
+                && !generated.contains("generated")
+            {
+                return Err(PlanError::UnmappedRequired {
+                    table: p.table.clone(),
+                    column: name,
+                });
+            }
+        }
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let load_sql = load_data(&p.table, &names, "weir-batch");
+        let cols: Vec<String> = names.iter().map(|c| ident(c)).collect();
+        let insert_head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            ident(&p.table),
+            cols.join(", ")
+        );
+        Ok(TablePlan {
+            table: p.table.clone(),
+            columns,
+            decoder: Decoder::new(fields),
+            load_sql,
+            insert_head,
+        })
+    }
+
+    /// The `LOAD DATA` statement for this table.
+    pub fn load_sql(&self) -> &str {
+        &self.load_sql
+    }
+
+    /// `INSERT INTO t (cols) VALUES ` for this table.
+    pub fn insert_head(&self) -> &str {
+        &self.insert_head
+    }
+}
+
+fn compatible(declared: FieldType, ty: &SqlType) -> bool {
+    use SqlType as S;
+    match declared {
+        FieldType::Int => !matches!(ty, S::Unsupported(_)),
+        FieldType::Float => matches!(
+            ty,
+            S::Float | S::Decimal { .. } | S::Text { .. } | S::Binary { .. } | S::Json
+        ),
+        FieldType::Text => matches!(
+            ty,
+            S::Text { .. } | S::Binary { .. } | S::Json | S::DateTime { .. } | S::Date
+        ),
+        FieldType::Boolean => matches!(ty, S::Int { .. } | S::Text { .. } | S::Json),
+        FieldType::Json => matches!(ty, S::Text { .. } | S::Binary { .. } | S::Json),
+    }
+}
+
+/// How rows are laid out in [`Encoded::rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// Tab-separated, one line per row, for `LOAD DATA`.
+    Tsv,
+    /// `(v1, v2, ...)` tuples for `INSERT`.
+    Sql,
+}
+
+/// A batch turned into rows and dead letters. Reused across batches.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// All rows back to back.
+    pub rows: Vec<u8>,
+    /// End of row r in `rows`.
+    pub row_ends: Vec<usize>,
+    /// The batch index of row r.
+    pub row_events: Vec<usize>,
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Encoded {
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.row_ends.clear();
+        self.row_events.clear();
+        self.dead.clear();
+    }
+
+    /// Row r's bytes.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let start = if r == 0 { 0 } else { self.row_ends[r - 1] };
+        &self.rows[start..self.row_ends[r]]
+    }
+}
+
+/// Per-event inputs that do not come from the payload.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeContext<'a> {
+    pub topic: &'a str,
+    pub ingested_ms: i64,
+    pub max_record_bytes: usize,
+    pub dead_letter_cap: usize,
+    pub format: RowFormat,
+}
+
+/// Turns records `start..` of `batch` into rows or dead letters. `refused` holds
+/// events the database refused in an earlier attempt, with its reason.
+pub fn encode(
+    plan: &TablePlan,
+    batch: &Batch,
+    start: usize,
+    ctx: EncodeContext<'_>,
+    refused: &HashMap<usize, String>,
+    out: &mut Encoded,
+) {
+    out.clear();
+    let mut slots = Vec::with_capacity(plan.decoder.names().len());
+    let mut scratch = String::new();
+    let mut sql = String::new();
+    let mut oversized = batch.oversized.iter().peekable();
+    for i in start..batch.len() {
+        while oversized.next_if(|o| o.index < i).is_some() {}
+        let dead =
+            |stage, reason| DeadLetter::from_batch(batch, i, stage, reason, ctx.dead_letter_cap);
+        if let Some(o) = oversized.next_if(|o| o.index == i) {
+            out.dead.push(dead(
+                Stage::Source,
+                format!(
+                    "oversized record: {} bytes, over max_record_bytes = {}",
+                    o.size, ctx.max_record_bytes
+                ),
+            ));
+            continue;
+        }
+        if let Some(reason) = refused.get(&i) {
+            out.dead.push(dead(
+                Stage::Sink,
+                format!("database refused the row: {reason}"),
+            ));
+            continue;
+        }
+        if let Err(e) = plan.decoder.decode(batch.payload(i), &mut slots) {
+            out.dead.push(dead(Stage::Decode, e.to_string()));
+            continue;
+        }
+        let row_start = out.rows.len();
+        match ctx.format {
+            RowFormat::Tsv => {}
+            RowFormat::Sql => out.rows.push(b'('),
+        }
+        let mut failed = None;
+        for (n, col) in plan.columns.iter().enumerate() {
+            scratch.clear();
+            let raw: Option<&str> = match col.source {
+                ColumnSource::Field(slot) => slots[slot].map(|r| r.get()),
+                ColumnSource::Topic => {
+                    json_string(&mut scratch, ctx.topic);
+                    Some(&scratch)
+                }
+                ColumnSource::Partition => {
+                    scratch.push_str(&batch.partition.to_string());
+                    Some(&scratch)
+                }
+                ColumnSource::Offset => {
+                    scratch.push_str(&batch.offsets[i].to_string());
+                    Some(&scratch)
+                }
+                ColumnSource::Timestamp => (batch.timestamps[i] >= 0).then(|| {
+                    scratch.push_str(&batch.timestamps[i].to_string());
+                    scratch.as_str()
+                }),
+                ColumnSource::Key => batch.key(i).map(|k| {
+                    json_string(&mut scratch, &String::from_utf8_lossy(k));
+                    scratch.as_str()
+                }),
+                ColumnSource::IngestedAt => {
+                    scratch.push_str(&ctx.ingested_ms.to_string());
+                    Some(&scratch)
+                }
+            };
+            let cell = match convert(raw, &col.ty, col.nullable) {
+                Ok(c) => c,
+                Err(e) => {
+                    failed = Some((col, e));
+                    break;
+                }
+            };
+            if n > 0 {
+                match ctx.format {
+                    RowFormat::Tsv => out.rows.push(b'\t'),
+                    RowFormat::Sql => out.rows.extend_from_slice(b", "),
+                }
+            }
+            match ctx.format {
+                RowFormat::Tsv => cell.push_tsv(&mut out.rows),
+                RowFormat::Sql => {
+                    sql.clear();
+                    cell.push_sql(&mut sql);
+                    out.rows.extend_from_slice(sql.as_bytes());
+                }
+            }
+        }
+        if let Some((col, e)) = failed {
+            out.rows.truncate(row_start);
+            out.dead.push(dead(Stage::Sink, column_reason(col, &e)));
+            continue;
+        }
+        match ctx.format {
+            RowFormat::Tsv => out.rows.push(b'\n'),
+            RowFormat::Sql => out.rows.push(b')'),
+        }
+        out.row_ends.push(out.rows.len());
+        out.row_events.push(i);
+    }
+}
+
+fn column_reason(col: &PlannedColumn, e: &CellError) -> String {
+    if col.from == col.name {
+        format!("column `{}` ({}): {e}", col.name, col.column_type)
+    } else {
+        format!(
+            "column `{}` ({}) from `{}`: {e}",
+            col.name, col.column_type, col.from
+        )
+    }
+}
+
+fn json_string(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// What the source hears from the writers.
+#[derive(Debug)]
+pub enum Note {
+    /// A batch committed: the partition's stored offset is now `next`.
+    Committed {
+        partition: i32,
+        generation: u64,
+        next: i64,
+        totals: Totals,
+    },
+    /// A batch is done with; its buffers can be filled again.
+    Spent(Batch),
+}
+
+/// The outcome of one transaction attempt.
+enum Attempt {
+    Committed,
+    /// The compare-and-set matched no row.
+    Mismatch,
+    /// The database warned or refused; the rows at fault must be found.
+    NeedsDryRun,
+}
+
+/// Writes batches of the partitions routed to it, one transaction per batch.
+pub struct Writer {
+    pub pool: Pool,
+    pub plan: Arc<TablePlan>,
+    pub offsets: OffsetTable,
+    pub pipeline: String,
+    pub method: WriteMethod,
+    pub max_record_bytes: usize,
+    pub dead_letter_cap: usize,
+    pub claims: Claims,
+    pub notes: std::sync::mpsc::Sender<Note>,
+    conn: Option<Conn>,
+    enc: Encoded,
+}
+
+/// Doubling waits between retries, capped.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(100))
+    }
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+    }
+}
+
+impl Writer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pool: Pool,
+        plan: Arc<TablePlan>,
+        offsets: OffsetTable,
+        pipeline: String,
+        method: WriteMethod,
+        max_record_bytes: usize,
+        dead_letter_cap: usize,
+        claims: Claims,
+        notes: std::sync::mpsc::Sender<Note>,
+    ) -> Writer {
+        Writer {
+            pool,
+            plan,
+            offsets,
+            pipeline,
+            method,
+            max_record_bytes,
+            dead_letter_cap,
+            claims,
+            notes,
+            conn: None,
+            enc: Encoded::default(),
+        }
+    }
+
+    /// Writes every batch received until the channel closes.
+    pub async fn run(mut self, mut batches: tokio::sync::mpsc::Receiver<Batch>) {
+        while let Some(batch) = batches.recv().await {
+            self.write(&batch).await;
+            let _ = self.notes.send(Note::Spent(batch));
+        }
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.disconnect().await;
+        }
+    }
+
+    async fn conn(&mut self) -> Result<&mut Conn, mysql_async::Error> {
+        if self.conn.is_none() {
+            self.conn = Some(connect(&self.pool, Duration::from_secs(10)).await?);
+        }
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Commits one batch, retrying until it lands, is found to have landed, or
+    /// its partition turns out to belong to someone else.
+    pub async fn write(&mut self, batch: &Batch) {
+        let (p, generation) = (batch.partition, batch.generation);
+        let Some(claim) = self.claims.current(p, generation) else {
+            debug!(partition = p, "dropping a batch read under an older claim");
+            return;
+        };
+        let start = batch.offsets.partition_point(|&o| o < claim.expected);
+        let Some(end) = batch.end_offset().filter(|_| start < batch.len()) else {
+            return;
+        };
+        let expected = claim.expected;
+        let mut refused: HashMap<usize, String> = HashMap::new();
+        let mut backoff = Backoff::new();
+        let mut in_doubt = false;
+        let mut use_insert = self.method == WriteMethod::Insert;
+        let mut tolerate_warnings = false;
+        loop {
+            if self.claims.current(p, generation).is_none() {
+                debug!(
+                    partition = p,
+                    "partition revoked while its batch was retried"
+                );
+                return;
+            }
+            if in_doubt {
+                let offsets = self.offsets.clone();
+                let read = match self.conn().await {
+                    Ok(conn) => offsets.read(conn, p).await,
+                    Err(e) => Err(e),
+                };
+                match read {
+                    Ok(Some(stored)) if stored == end => {
+                        info!(partition = p, next = end, "an in-doubt commit had landed");
+                        // The totals were committed with it; report them as usual.
+                        let totals = self.totals(batch, start, &refused);
+                        self.committed(p, generation, end, totals);
+                        return;
+                    }
+                    Ok(Some(stored)) if stored == expected => in_doubt = false,
+                    Ok(stored) => {
+                        warn!(
+                            pipeline = %self.pipeline, partition = p, expected, stored = ?stored,
+                            "fenced: another owner moved this partition's offset; dropping the batch"
+                        );
+                        self.claims.fence(p, generation, stored.unwrap_or(expected));
+                        return;
+                    }
+                    Err(e) => {
+                        warn!(pipeline = %self.pipeline, partition = p, "database unavailable: {e}");
+                        self.conn = None;
+                        backoff.wait().await;
+                        continue;
+                    }
+                }
+            }
+            let format = if use_insert {
+                RowFormat::Sql
+            } else {
+                RowFormat::Tsv
+            };
+            let ctx = EncodeContext {
+                topic: self.offsets.topic(),
+                ingested_ms: chrono::Utc::now().timestamp_millis(),
+                max_record_bytes: self.max_record_bytes,
+                dead_letter_cap: self.dead_letter_cap,
+                format,
+            };
+            let mut enc = std::mem::take(&mut self.enc);
+            encode(&self.plan, batch, start, ctx, &refused, &mut enc);
+            let totals = Totals {
+                rows: enc.row_ends.len() as u64,
+                filtered: 0,
+                dead_letters: enc.dead.len() as u64,
+            };
+            let result = self
+                .attempt(&enc, p, expected, end, totals, format, tolerate_warnings)
+                .await;
+            match result {
+                Ok(Attempt::Committed) => {
+                    self.enc = enc;
+                    self.committed(p, generation, end, totals);
+                    return;
+                }
+                Ok(Attempt::Mismatch) => {
+                    // Our transaction was rolled back: whatever the row holds now
+                    // was written by another owner.
+                    let offsets = self.offsets.clone();
+                    let stored = match self.conn().await {
+                        Ok(conn) => offsets.read(conn, p).await.ok().flatten(),
+                        Err(_) => None,
+                    };
+                    if stored == Some(expected) {
+                        continue;
+                    }
+                    warn!(
+                        pipeline = %self.pipeline, partition = p, expected, stored = ?stored,
+                        "fenced: another owner moved this partition's offset; dropping the batch"
+                    );
+                    self.claims.fence(p, generation, stored.unwrap_or(expected));
+                    self.enc = enc;
+                    return;
+                }
+                Ok(Attempt::NeedsDryRun) => match self.dry_run(batch, start, &refused).await {
+                    Ok(bad) if bad.is_empty() => {
+                        warn!(
+                            pipeline = %self.pipeline, partition = p,
+                            "the database warned about a batch but no row is at fault; writing it with INSERT"
+                        );
+                        use_insert = true;
+                        tolerate_warnings = true;
+                    }
+                    Ok(bad) => refused.extend(bad),
+                    Err(e) => {
+                        warn!(pipeline = %self.pipeline, partition = p, "database error: {e}");
+                        self.conn = None;
+                        in_doubt = true;
+                        backoff.wait().await;
+                    }
+                },
+                Err(e) => match classify(&e) {
+                    ErrorClass::Transient => {
+                        warn!(pipeline = %self.pipeline, partition = p, "database unavailable, retrying: {e}");
+                        self.conn = None;
+                        in_doubt = true;
+                        backoff.wait().await;
+                    }
+                    ErrorClass::BadRow => {
+                        use_insert = true;
+                        match self.dry_run(batch, start, &refused).await {
+                            Ok(bad) => refused.extend(bad),
+                            Err(e) => {
+                                warn!(pipeline = %self.pipeline, partition = p, "database error: {e}");
+                                self.conn = None;
+                                in_doubt = true;
+                                backoff.wait().await;
+                            }
+                        }
+                    }
+                    ErrorClass::Other => {
+                        error!(
+                            pipeline = %self.pipeline, partition = p, table = %self.plan.table,
+                            "writing a batch failed, will retry: {e}"
+                        );
+                        self.conn = None;
+                        in_doubt = true;
+                        backoff.wait().await;
+                    }
+                },
+            }
+            self.enc = enc;
+        }
+    }
+
+    fn totals(&mut self, batch: &Batch, start: usize, refused: &HashMap<usize, String>) -> Totals {
+        let ctx = EncodeContext {
+            topic: self.offsets.topic(),
+            ingested_ms: 0,
+            max_record_bytes: self.max_record_bytes,
+            dead_letter_cap: self.dead_letter_cap,
+            format: RowFormat::Tsv,
+        };
+        encode(&self.plan, batch, start, ctx, refused, &mut self.enc);
+        Totals {
+            rows: self.enc.row_ends.len() as u64,
+            filtered: 0,
+            dead_letters: self.enc.dead.len() as u64,
+        }
+    }
+
+    fn committed(&self, partition: i32, generation: u64, next: i64, totals: Totals) {
+        self.claims.advance(partition, generation, next);
+        let _ = self.notes.send(Note::Committed {
+            partition,
+            generation,
+            next,
+            totals,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &mut self,
+        enc: &Encoded,
+        partition: i32,
+        expected: i64,
+        end: i64,
+        totals: Totals,
+        format: RowFormat,
+        tolerate_warnings: bool,
+    ) -> Result<Attempt, mysql_async::Error> {
+        let plan = self.plan.clone();
+        let offsets = self.offsets.clone();
+        let dl = insert_statements(
+            &enc.dead,
+            offsets.group(),
+            offsets.topic(),
+            &self.pipeline,
+            partition,
+            4 << 20,
+        );
+        let conn = self.conn().await?;
+        conn.query_drop("START TRANSACTION").await?;
+        let outcome = async {
+            if !enc.row_ends.is_empty() {
+                let clean = match format {
+                    RowFormat::Tsv => load_rows(conn, &plan, &enc.rows).await?,
+                    RowFormat::Sql => insert_rows(conn, &plan, enc, 4 << 20).await?,
+                } == enc.row_ends.len() as u64;
+                if !clean && !tolerate_warnings {
+                    return Ok(Attempt::NeedsDryRun);
+                }
+            }
+            for stmt in dl {
+                conn.query_drop(stmt).await?;
+            }
+            if !offsets
+                .advance(conn, partition, expected, end, totals)
+                .await?
+            {
+                return Ok(Attempt::Mismatch);
+            }
+            conn.query_drop("COMMIT").await?;
+            Ok(Attempt::Committed)
+        }
+        .await;
+        if !matches!(outcome, Ok(Attempt::Committed)) {
+            if let Some(conn) = self.conn.as_mut() {
+                if conn.query_drop("ROLLBACK").await.is_err() {
+                    self.conn = None;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Inserts the rows one by one in a transaction that is rolled back, and
+    /// returns the events the database refuses or warns about, with its words.
+    async fn dry_run(
+        &mut self,
+        batch: &Batch,
+        start: usize,
+        refused: &HashMap<usize, String>,
+    ) -> Result<HashMap<usize, String>, mysql_async::Error> {
+        let ctx = EncodeContext {
+            topic: self.offsets.topic(),
+            ingested_ms: chrono::Utc::now().timestamp_millis(),
+            max_record_bytes: self.max_record_bytes,
+            dead_letter_cap: self.dead_letter_cap,
+            format: RowFormat::Sql,
+        };
+        let mut enc = Encoded::default();
+        encode(&self.plan, batch, start, ctx, refused, &mut enc);
+        let head = self.plan.insert_head().to_owned();
+        let conn = self.conn().await?;
+        let mut bad = HashMap::new();
+        conn.query_drop("START TRANSACTION").await?;
+        for r in 0..enc.row_ends.len() {
+            let mut sql = head.clone();
+            sql.push_str(&String::from_utf8_lossy(enc.row(r)));
+            match conn.query_drop(sql).await {
+                Ok(()) if conn.get_warnings() == 0 => {}
+                Ok(()) => {
+                    let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS").await?;
+                    let text: Vec<String> = warnings.into_iter().map(|w| w.2).collect();
+                    bad.insert(enc.row_events[r], text.join("; "));
+                }
+                Err(mysql_async::Error::Server(e))
+                    if classify(&mysql_async::Error::Server(e.clone())) == ErrorClass::BadRow =>
+                {
+                    bad.insert(enc.row_events[r], e.message.clone());
+                }
+                Err(e) => {
+                    let _ = conn.query_drop("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        conn.query_drop("ROLLBACK").await?;
+        Ok(bad)
+    }
+}
+
+/// Streams TSV rows into the plan's table with `LOAD DATA LOCAL INFILE`. Returns
+/// the rows loaded, or 0 if the server warned about anything.
+pub async fn load_rows(
+    conn: &mut Conn,
+    plan: &TablePlan,
+    rows: &[u8],
+) -> Result<u64, mysql_async::Error> {
+    const CHUNK: usize = 1 << 20;
+    let chunks: Vec<std::io::Result<Bytes>> = rows
+        .chunks(CHUNK)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    conn.set_infile_handler(async move { Ok(futures_util::stream::iter(chunks).boxed()) });
+    conn.query_drop(plan.load_sql()).await?;
+    if conn.get_warnings() > 0 {
+        return Ok(0);
+    }
+    Ok(conn.affected_rows())
+}
+
+/// Writes SQL-format rows with multi-row `INSERT`s under `max_statement` bytes.
+/// Returns the rows inserted, or 0 if the server warned about anything.
+pub async fn insert_rows(
+    conn: &mut Conn,
+    plan: &TablePlan,
+    enc: &Encoded,
+    max_statement: usize,
+) -> Result<u64, mysql_async::Error> {
+    let head = plan.insert_head();
+    let mut sql = String::with_capacity(max_statement.min(enc.rows.len() + head.len() + 16));
+    let mut total = 0;
+    let mut warned = false;
+    let mut r = 0;
+    while r < enc.row_ends.len() {
+        sql.clear();
+        sql.push_str(head);
+        let first = r;
+        while r < enc.row_ends.len()
+            && (r == first || sql.len() + enc.row(r).len() + 2 <= max_statement)
+        {
+            if r > first {
+                sql.push_str(", ");
+            }
+            sql.push_str(&String::from_utf8_lossy(enc.row(r)));
+            r += 1;
+        }
+        conn.query_drop(sql.as_str()).await?;
+        warned |= conn.get_warnings() > 0;
+        total += conn.affected_rows();
+    }
+    Ok(if warned { 0 } else { total })
+}

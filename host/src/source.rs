@@ -1,0 +1,641 @@
+//! The Kafka source: one consumer group per pipeline, polled on its own thread,
+//! cutting each partition's records into batches and handing them to writers.
+//!
+//! - Assignment starts from the offsets stored in the database, never from Kafka's:
+//!   the rebalance callback claims each partition's `weir_offsets` row, assigns at
+//!   the stored offset, and records below it are skipped as well.
+//! - Each partition is routed to one writer through a bounded queue. When the
+//!   queue is full the partition is paused, and resumed once its batches drain,
+//!   so a slow database slows consumption instead of growing memory. The poll loop
+//!   itself never waits on a database commit.
+//! - Kafka's group offsets are committed after the database commit, for lag tools
+//!   only; nothing reads them back except to start a brand-new partition row.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::Pool;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::error::TrySendError;
+use tracing::{debug, error, info, warn};
+
+use crate::batch::Batch;
+use crate::claim::{Claim, Claims};
+use crate::config::BatchConfig;
+use crate::db::connect;
+use crate::offsets::{OffsetTable, Totals};
+use crate::sink::Note;
+
+/// What the source needs to know.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub pipeline: String,
+    pub brokers: String,
+    pub properties: Vec<(String, String)>,
+    pub batch: BatchConfig,
+    pub max_record_bytes: usize,
+    pub dead_letter_cap: usize,
+}
+
+/// Ownership changes seen by the rebalance callback, applied by the poll loop.
+#[derive(Debug)]
+enum Change {
+    Assigned { partition: i32, claim: Claim },
+    Revoked { partition: i32 },
+}
+
+/// The consumer's context: claims partitions in the database on assignment.
+pub struct SourceContext {
+    pipeline: String,
+    offsets: OffsetTable,
+    pool: Pool,
+    rt: Handle,
+    claims: Claims,
+    generation: AtomicU64,
+    changes: Mutex<Vec<Change>>,
+    changed: AtomicBool,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        warn!(pipeline = %self.pipeline, "kafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<i32> = tpl
+                    .elements_for_topic(self.offsets.topic())
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                for p in partitions {
+                    let stored = self.claim(consumer, p);
+                    let _ =
+                        tpl.set_partition_offset(self.offsets.topic(), p, Offset::Offset(stored));
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    error!(pipeline = %self.pipeline, "assigning partitions failed: {e}");
+                }
+                info!(pipeline = %self.pipeline, partitions = ?self.partitions(tpl), "partitions assigned");
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions = self.partitions(tpl);
+                {
+                    let mut claims = self.claims.lock();
+                    let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+                    for &p in &partitions {
+                        claims.remove(&p);
+                        changes.push(Change::Revoked { partition: p });
+                    }
+                }
+                self.changed.store(true, Ordering::Release);
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    warn!(pipeline = %self.pipeline, "unassigning partitions failed: {e}");
+                }
+                info!(pipeline = %self.pipeline, partitions = ?partitions, "partitions revoked");
+            }
+            other => {
+                error!(pipeline = %self.pipeline, "rebalance error: {other:?}");
+                let mut claims = self.claims.lock();
+                let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+                for p in claims.keys() {
+                    changes.push(Change::Revoked { partition: *p });
+                }
+                claims.clear();
+                self.changed.store(true, Ordering::Release);
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl SourceContext {
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        tpl.elements_for_topic(self.offsets.topic())
+            .iter()
+            .map(|e| e.partition())
+            .collect()
+    }
+
+    /// Reads (creating if needed) the stored offset of a partition, waiting for the
+    /// database as long as it takes, and records the claim.
+    fn claim(&self, consumer: &BaseConsumer<Self>, partition: i32) -> i64 {
+        let topic = self.offsets.topic();
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .unwrap_or((-1, -1));
+        let mut wait = Duration::from_millis(200);
+        let stored = loop {
+            let attempt = self.rt.block_on(async {
+                let mut conn = connect(&self.pool, Duration::from_secs(10)).await?;
+                if let Some(stored) = self.offsets.read(&mut conn, partition).await? {
+                    return Ok::<_, mysql_async::Error>(stored);
+                }
+                // A new row starts where the group's Kafka offset is, else at the log start.
+                let start = kafka_committed(consumer, topic, partition).unwrap_or(low.max(0));
+                self.offsets.claim(&mut conn, partition, start).await
+            });
+            match attempt {
+                Ok(stored) => break stored,
+                Err(e) if self.stop.load(Ordering::Relaxed) => {
+                    warn!(pipeline = %self.pipeline, partition, "giving up a claim while stopping: {e}");
+                    break i64::MAX;
+                }
+                Err(e) => {
+                    warn!(pipeline = %self.pipeline, partition, "cannot read the stored offset, retrying: {e}");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        if low >= 0 && stored < low {
+            error!(
+                pipeline = %self.pipeline, topic, partition, stored, log_start = low,
+                "DATA LOSS UPSTREAM: events {stored}..{low} were deleted from Kafka (retention) \
+                 before this pipeline read them; consumption resumes at the log start"
+            );
+        }
+        debug!(pipeline = %self.pipeline, partition, stored, low, high, "claimed");
+        let claim = Claim {
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            expected: stored,
+            fenced_at: None,
+        };
+        self.claims.lock().insert(partition, claim);
+        self.changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Change::Assigned { partition, claim });
+        self.changed.store(true, Ordering::Release);
+        stored
+    }
+
+    fn take_changes(&self) -> Vec<Change> {
+        if !self.changed.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn kafka_committed(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .ok()?;
+    let offset = committed
+        .find_partition(topic, partition)
+        .and_then(|e| match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        });
+    drop(committed);
+    offset
+}
+
+/// One owned partition, as the poll loop sees it.
+struct Partition {
+    generation: u64,
+    skip_below: i64,
+    writer: usize,
+    current: Batch,
+    first_at: Option<Instant>,
+    pending: VecDeque<Batch>,
+    paused: bool,
+}
+
+/// Counters the pipeline reports.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub consumed: AtomicU64,
+    pub rows: AtomicU64,
+    pub filtered: AtomicU64,
+    pub dead_letters: AtomicU64,
+}
+
+/// The poll loop of one pipeline. Returns when `stop` is set and every batch read
+/// has been committed (or the database could not be reached and a second signal
+/// ended the process).
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    settings: SourceSettings,
+    offsets: OffsetTable,
+    pool: Pool,
+    rt: Handle,
+    claims: Claims,
+    writers: Vec<tokio::sync::mpsc::Sender<Batch>>,
+    notes: Receiver<Note>,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> anyhow::Result<()> {
+    let ctx = SourceContext {
+        pipeline: settings.pipeline.clone(),
+        offsets: offsets.clone(),
+        pool,
+        rt,
+        claims: claims.clone(),
+        generation: AtomicU64::new(0),
+        changes: Mutex::new(Vec::new()),
+        changed: AtomicBool::new(false),
+        stop: stop.clone(),
+    };
+    let consumer: BaseConsumer<SourceContext> =
+        consumer_config(&settings, offsets.group()).create_with_context(ctx)?;
+    consumer.subscribe(&[offsets.topic()])?;
+    let mut source = Loop {
+        consumer: &consumer,
+        settings: &settings,
+        topic: offsets.topic().to_owned(),
+        parts: HashMap::new(),
+        writers,
+        spare: Vec::new(),
+        to_commit: HashMap::new(),
+        last_commit: Instant::now(),
+        last_fence_check: Instant::now(),
+        claims,
+        progress,
+    };
+    let max_wait = Duration::from_millis(settings.batch.max_wait_ms);
+    while !stop.load(Ordering::Relaxed) {
+        let timeout = source.next_deadline(max_wait);
+        let polled = consumer.poll(timeout);
+        source.apply_changes();
+        match polled {
+            None => {}
+            Some(Err(e)) => warn!(pipeline = %settings.pipeline, "kafka: {e}"),
+            Some(Ok(m)) => {
+                source.progress.consumed.fetch_add(1, Ordering::Relaxed);
+                source.push(
+                    m.partition(),
+                    m.offset(),
+                    m.timestamp().to_millis().unwrap_or(-1),
+                    m.key(),
+                    m.payload().unwrap_or_default(),
+                );
+            }
+        }
+        source.flush_due(max_wait);
+        source.send_pending();
+        source.drain_notes(&notes);
+        source.check_fences();
+        source.commit_kafka(false);
+    }
+    info!(pipeline = %settings.pipeline, "stopping: writing the batches in flight");
+    source.finish(&notes)?;
+    Ok(())
+}
+
+fn consumer_config(s: &SourceSettings, group: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers)
+        .set("group.id", group)
+        .set("client.id", format!("weir-{}", s.pipeline))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "50")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("queued.max.messages.kbytes", "16384");
+    for (k, v) in &s.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+struct Loop<'a> {
+    consumer: &'a BaseConsumer<SourceContext>,
+    settings: &'a SourceSettings,
+    topic: String,
+    parts: HashMap<i32, Partition>,
+    writers: Vec<tokio::sync::mpsc::Sender<Batch>>,
+    spare: Vec<Batch>,
+    to_commit: HashMap<i32, i64>,
+    last_commit: Instant,
+    last_fence_check: Instant,
+    claims: Claims,
+    progress: Arc<Progress>,
+}
+
+impl Loop<'_> {
+    fn fresh_batch(&mut self, partition: i32, generation: u64) -> Batch {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.partition = partition;
+        b.generation = generation;
+        b
+    }
+
+    fn apply_changes(&mut self) {
+        for change in self.consumer.context().take_changes() {
+            match change {
+                Change::Assigned { partition, claim } => {
+                    let current = self.fresh_batch(partition, claim.generation);
+                    let writer = partition.rem_euclid(self.writers.len() as i32) as usize;
+                    if let Some(old) = self.parts.insert(
+                        partition,
+                        Partition {
+                            generation: claim.generation,
+                            skip_below: claim.expected,
+                            writer,
+                            current,
+                            first_at: None,
+                            pending: VecDeque::new(),
+                            paused: false,
+                        },
+                    ) {
+                        self.recycle_partition(old);
+                    }
+                }
+                Change::Revoked { partition } => {
+                    if let Some(old) = self.parts.remove(&partition) {
+                        self.recycle_partition(old);
+                    }
+                    self.to_commit.remove(&partition);
+                }
+            }
+        }
+    }
+
+    fn recycle_partition(&mut self, part: Partition) {
+        self.spare.push(part.current);
+        self.spare.extend(part.pending);
+    }
+
+    fn push(&mut self, partition: i32, offset: i64, ts: i64, key: Option<&[u8]>, payload: &[u8]) {
+        let s = self.settings;
+        let Some(part) = self.parts.get_mut(&partition) else {
+            return;
+        };
+        if offset < part.skip_below {
+            return;
+        }
+        if part.current.is_empty() {
+            part.first_at = Some(Instant::now());
+        }
+        part.current.push(
+            offset,
+            ts,
+            key,
+            payload,
+            s.max_record_bytes,
+            s.dead_letter_cap,
+        );
+        if part.current.len() >= s.batch.max_events
+            || part.current.payload_bytes() >= s.batch.max_bytes
+        {
+            self.cut(partition);
+        }
+    }
+
+    /// Moves a partition's current batch to its pending queue.
+    fn cut(&mut self, partition: i32) {
+        let Some(generation) = self.parts.get(&partition).map(|p| p.generation) else {
+            return;
+        };
+        let fresh = self.fresh_batch(partition, generation);
+        let part = self.parts.get_mut(&partition).expect("present");
+        let full = std::mem::replace(&mut part.current, fresh);
+        part.first_at = None;
+        part.pending.push_back(full);
+    }
+
+    fn flush_due(&mut self, max_wait: Duration) {
+        let due: Vec<i32> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.first_at.is_some_and(|t| t.elapsed() >= max_wait))
+            .map(|(k, _)| *k)
+            .collect();
+        for p in due {
+            self.cut(p);
+        }
+    }
+
+    fn next_deadline(&self, max_wait: Duration) -> Duration {
+        let mut next = Duration::from_millis(100);
+        for p in self.parts.values() {
+            if let Some(t) = p.first_at {
+                next = next.min(max_wait.saturating_sub(t.elapsed()));
+            }
+            if !p.pending.is_empty() {
+                next = next.min(Duration::from_millis(5));
+            }
+        }
+        next
+    }
+
+    /// Hands pending batches to their writers; pauses partitions whose writer is
+    /// full and resumes those that drained.
+    fn send_pending(&mut self) {
+        let mut pause = Vec::new();
+        let mut resume = Vec::new();
+        for (&p, part) in self.parts.iter_mut() {
+            while let Some(batch) = part.pending.pop_front() {
+                match self.writers[part.writer].try_send(batch) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(batch)) | Err(TrySendError::Closed(batch)) => {
+                        part.pending.push_front(batch);
+                        break;
+                    }
+                }
+            }
+            if !part.pending.is_empty() && !part.paused {
+                part.paused = true;
+                pause.push(p);
+            } else if part.pending.is_empty() && part.paused {
+                part.paused = false;
+                resume.push(p);
+            }
+        }
+        let tpl = |ps: &[i32]| {
+            let mut tpl = TopicPartitionList::new();
+            for &p in ps {
+                tpl.add_partition(&self.topic, p);
+            }
+            tpl
+        };
+        if !pause.is_empty() {
+            debug!(partitions = ?pause, "writers busy: pausing");
+            if let Err(e) = self.consumer.pause(&tpl(&pause)) {
+                warn!("pausing partitions failed: {e}");
+            }
+        }
+        if !resume.is_empty() {
+            debug!(partitions = ?resume, "resuming");
+            if let Err(e) = self.consumer.resume(&tpl(&resume)) {
+                warn!("resuming partitions failed: {e}");
+            }
+        }
+    }
+
+    fn drain_notes(&mut self, notes: &Receiver<Note>) {
+        while let Ok(note) = notes.try_recv() {
+            self.note(note);
+        }
+    }
+
+    fn note(&mut self, note: Note) {
+        match note {
+            Note::Spent(b) => {
+                if self.spare.len() < 64 {
+                    self.spare.push(b);
+                }
+            }
+            Note::Committed {
+                partition,
+                generation,
+                next,
+                totals:
+                    Totals {
+                        rows,
+                        filtered,
+                        dead_letters,
+                    },
+            } => {
+                self.progress.rows.fetch_add(rows, Ordering::Relaxed);
+                self.progress
+                    .filtered
+                    .fetch_add(filtered, Ordering::Relaxed);
+                self.progress
+                    .dead_letters
+                    .fetch_add(dead_letters, Ordering::Relaxed);
+                if self
+                    .parts
+                    .get(&partition)
+                    .is_some_and(|p| p.generation == generation)
+                {
+                    self.to_commit.insert(partition, next);
+                }
+            }
+        }
+    }
+
+    /// A writer found another owner's offset in a partition's row: re-read the
+    /// stored offset, start a new generation there, and seek.
+    fn check_fences(&mut self) {
+        if self.last_fence_check.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last_fence_check = Instant::now();
+        let fenced: Vec<(i32, u64)> = self
+            .claims
+            .lock()
+            .iter()
+            .filter(|(_, c)| c.fenced_at.is_some())
+            .map(|(p, c)| (*p, c.generation))
+            .collect();
+        for (partition, generation) in fenced {
+            if self.parts.get(&partition).map(|p| p.generation) != Some(generation) {
+                continue;
+            }
+            let ctx = self.consumer.context();
+            let stored = ctx.claim(self.consumer, partition);
+            self.apply_changes();
+            match self.consumer.seek(
+                &self.topic,
+                partition,
+                Offset::Offset(stored),
+                Duration::from_secs(10),
+            ) {
+                Ok(()) => info!(
+                    pipeline = %self.settings.pipeline, partition, stored,
+                    "fenced partition re-read from its stored offset"
+                ),
+                Err(e) => {
+                    warn!(pipeline = %self.settings.pipeline, partition, "seek after a fence failed, will retry: {e}");
+                    self.claims
+                        .fence(partition, self.parts[&partition].generation, stored);
+                }
+            }
+        }
+    }
+
+    fn commit_kafka(&mut self, sync: bool) {
+        if self.to_commit.is_empty()
+            || (!sync && self.last_commit.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_commit = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &next) in &self.to_commit {
+            let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
+        }
+        let mode = if sync {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        let r: KafkaResult<()> = self.consumer.commit(&tpl, mode);
+        if let Err(e) = r {
+            debug!("committing Kafka group offsets (for lag tools) failed: {e}");
+        }
+        self.to_commit.clear();
+    }
+
+    /// Cuts every partial batch, hands everything to the writers, waits for them
+    /// to commit, and commits the group offsets.
+    fn finish(mut self, notes: &Receiver<Note>) -> anyhow::Result<()> {
+        let ps: Vec<i32> = self.parts.keys().copied().collect();
+        for p in ps {
+            if !self.parts[&p].current.is_empty() {
+                self.cut(p);
+            }
+        }
+        let writers = std::mem::take(&mut self.writers);
+        for part in self.parts.values_mut() {
+            while let Some(b) = part.pending.pop_front() {
+                if writers[part.writer].blocking_send(b).is_err() {
+                    break;
+                }
+            }
+        }
+        drop(writers);
+        // Writers end when their queues are empty and closed; notes end when all
+        // writers have dropped their senders.
+        while let Ok(note) = notes.recv() {
+            self.note(note);
+        }
+        self.commit_kafka(true);
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! End-to-end tests against the real services: Apache Kafka (KRaft, one node)
+//! and MariaDB standing in for SingleStore, both started by `scripts/services`.
+//!
+//! Every test accounts for every event it produced: rows + filtered + dead
+//! letters = produced (from the offsets totals), no position twice, and every
+//! offset of every partition covered. They run one at a time (see
+//! `support::serial`), since some of them stop the broker or the database.
+//!
+//! Config error texts are golden files: `WEIR_BLESS=1 cargo test --test e2e config`
+//! rewrites `tests/config/*.err` from the current messages.
+
+mod support;
+
+mod config_errors;
+mod dead_letters;
+mod faults;
+mod fencing;
+mod runs;

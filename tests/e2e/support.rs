@@ -1,0 +1,493 @@
+//! What every end-to-end test needs: the real services (started by
+//! `scripts/services up`, never by hand), a database and a topic of its own, the
+//! `weir` binary as a user runs it, and the accounting check.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+/// The tests share one broker and one database server, and some stop them:
+/// they run one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// Runs `scripts/services ARGS`, panicking with its output on failure.
+pub fn services(args: &[&str]) -> String {
+    let out = Command::new(repo_root().join("scripts/services"))
+        .args(args)
+        .output()
+        .expect("running scripts/services");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "scripts/services {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Brings the services up once per test run.
+pub fn services_up() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        services(&["up"]);
+    });
+}
+
+pub const BROKERS: &str = "127.0.0.1:9092";
+pub const SERVER_URL: &str = "mysql://weir:weir@127.0.0.1:3306";
+
+/// The GeoLite2 City database `weir gen` draws addresses from.
+pub fn geolite2() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| PathBuf::from(services(&["geolite2"]).trim()))
+        .clone()
+}
+
+pub fn weir_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weir")
+}
+
+/// A runtime for the tests' own database and Kafka calls.
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// One test's world: its own database, topic, config file and log folder.
+pub struct Scenario {
+    pub name: String,
+    pub topic: String,
+    pub database: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pool: mysql_async::Pool,
+}
+
+/// Settings a scenario may change in its `weir.toml`.
+pub struct Settings {
+    pub partitions: i32,
+    pub max_events: usize,
+    pub max_wait_ms: u64,
+    pub writers: usize,
+    pub max_record_bytes: usize,
+    pub write_method: &'static str,
+    pub table: &'static str,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            partitions: 4,
+            max_events: 2000,
+            max_wait_ms: 50,
+            writers: 2,
+            max_record_bytes: 65536,
+            write_method: "load-data",
+            table: "engagement",
+        }
+    }
+}
+
+/// The example's table, without its unique key so that a duplicate would show
+/// as a second row instead of a refused one.
+pub fn engagement_ddl_without_unique_key() -> String {
+    let ddl = std::fs::read_to_string(repo_root().join("examples/sql/mariadb/engagement.sql"))
+        .expect("reading the example DDL");
+    let replaced = ddl.replace(
+        "PRIMARY KEY (kafka_partition, kafka_offset)",
+        "KEY by_position (kafka_partition, kafka_offset)",
+    );
+    assert_ne!(ddl, replaced, "the example DDL changed shape");
+    replaced
+}
+
+impl Scenario {
+    pub fn new(name: &str, settings: Settings) -> Scenario {
+        services_up();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        let database = format!("weir_test_{name}");
+        let topic = format!("{name}-{stamp}");
+        let dir = std::env::temp_dir().join(format!("weir-e2e-{name}-{stamp}"));
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let admin = mysql_async::Pool::new(format!("{SERVER_URL}/mysql").as_str());
+        rt().block_on(async {
+            let mut c = admin.get_conn().await.expect("database up");
+            c.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
+                .await
+                .expect("drop");
+            c.query_drop(format!(
+                "CREATE DATABASE {database} DEFAULT CHARACTER SET utf8mb4"
+            ))
+            .await
+            .expect("create");
+            drop(c);
+            admin.disconnect().await.expect("disconnect");
+        });
+        let pool = mysql_async::Pool::new(format!("{SERVER_URL}/{database}").as_str());
+        let s = Scenario {
+            name: name.to_owned(),
+            topic: topic.clone(),
+            database: database.clone(),
+            config: dir.join("weir.toml"),
+            dir,
+            pool,
+        };
+        s.exec(&engagement_ddl_without_unique_key());
+        rt().block_on(weir::gen::ensure_topic(
+            BROKERS,
+            &topic,
+            settings.partitions,
+        ))
+        .expect("topic");
+        std::fs::write(
+            &s.config,
+            format!(
+                r#"[kafka]
+brokers = "{BROKERS}"
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
+
+[singlestore]
+url = "{SERVER_URL}/{database}"
+write_method = "{method}"
+
+[[pipeline]]
+name = "{name}"
+topic = "{topic}"
+table = "{table}"
+writers = {writers}
+max_record_bytes = {max_record}
+batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
+
+  [pipeline.columns]
+  kafka_partition = "@partition"
+  kafka_offset = "@offset"
+  event_id = "event_id"
+  event_time = "ts"
+  user_id = "user_id"
+  pin_id = "pin_id"
+  action = "action"
+  app = "app"
+  ip = "ip"
+  user_agent = "user_agent"
+  ingested_at = "@ingested_at"
+"#,
+                method = settings.write_method,
+                table = settings.table,
+                writers = settings.writers,
+                max_record = settings.max_record_bytes,
+                max_events = settings.max_events,
+                max_wait = settings.max_wait_ms,
+            ),
+        )
+        .expect("writing weir.toml");
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("{SERVER_URL}/{}", self.database)
+    }
+
+    pub fn exec(&self, sql: &str) {
+        rt().block_on(async {
+            let mut c = self.pool.get_conn().await.expect("connect");
+            c.query_drop(sql).await.expect(sql);
+        });
+    }
+
+    pub fn query<T: mysql_async::prelude::FromRow + Send + 'static>(&self, sql: &str) -> Vec<T> {
+        rt().block_on(async {
+            let mut c = self.pool.get_conn().await.expect("connect");
+            c.query(sql).await.expect(sql)
+        })
+    }
+
+    fn try_query_one(&self, sql: &str) -> Option<i64> {
+        rt().block_on(async {
+            let mut c = self.pool.get_conn().await.ok()?;
+            c.query_first::<Option<i64>, _>(sql)
+                .await
+                .ok()
+                .flatten()
+                .flatten()
+        })
+    }
+
+    /// Produces events with `weir gen` as a user would; returns its summary.
+    pub fn gen(&self, count: u64, rate: u64, extra: &[&str]) -> Summary {
+        let out = self
+            .gen_command(count, rate, extra)
+            .output()
+            .expect("weir gen");
+        assert!(
+            out.status.success(),
+            "weir gen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("gen summary")
+    }
+
+    /// `weir gen` started in the background.
+    pub fn gen_spawn(&self, count: u64, rate: u64, extra: &[&str]) -> Child {
+        self.gen_command(count, rate, extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("weir gen")
+    }
+
+    fn gen_command(&self, count: u64, rate: u64, extra: &[&str]) -> Command {
+        let mut c = Command::new(weir_bin());
+        c.args([
+            "gen",
+            "--json",
+            "--brokers",
+            BROKERS,
+            "--topic",
+            &self.topic,
+        ])
+        .args(["--count", &count.to_string(), "--rate", &rate.to_string()])
+        .arg("--geolite2")
+        .arg(geolite2())
+        .args(["--oversized-bytes", "100000"])
+        .args(extra)
+        .stderr(Stdio::inherit());
+        c
+    }
+
+    /// Starts `weir run` on this scenario's config; its log goes to a file.
+    pub fn start(&self, tag: &str) -> Weir {
+        let log = self.dir.join(format!("weir-{tag}.log"));
+        let child = Command::new(weir_bin())
+            .args(["run", "-c"])
+            .arg(&self.config)
+            .env("WEIR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("weir run");
+        Weir { child, log }
+    }
+
+    /// The totals of `weir_offsets` for this topic: (rows, filtered, dead letters).
+    pub fn totals(&self) -> Option<(i64, i64, i64)> {
+        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>)> = rt().block_on(async {
+            let mut c = self.pool.get_conn().await.ok()?;
+            c.query(format!(
+                "SELECT CAST(SUM(rows_total) AS SIGNED), CAST(SUM(filtered_total) AS SIGNED), \
+                 CAST(SUM(dead_letters_total) AS SIGNED) FROM weir_offsets WHERE topic = '{}'",
+                self.topic
+            ))
+            .await
+            .ok()
+        })?;
+        let (r, f, d) = rows.first().copied()?;
+        Some((r?, f?, d?))
+    }
+
+    /// Waits until the offsets' totals account for `produced` events.
+    pub fn wait_accounted(&self, produced: u64, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some((r, f, d)) = self.totals() {
+                if (r + f + d) as u64 >= produced {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{}: only {:?} of {produced} events accounted for after {timeout:?}; logs in {}",
+                self.name,
+                self.totals(),
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Every produced event is a row or a dead letter exactly once: the totals add
+    /// up, the table and the dead letters hold what the totals say, no position
+    /// appears twice, and together they cover every offset of every partition.
+    pub fn assert_exactly_once(&self, produced: u64) -> Accounting {
+        let (rows, filtered, dead) = self.totals().expect("weir_offsets has totals");
+        assert_eq!(
+            (rows + filtered + dead) as u64,
+            produced,
+            "rows {rows} + filtered {filtered} + dead letters {dead} != produced {produced}"
+        );
+        let table_rows = self.count("SELECT COUNT(*) FROM engagement");
+        assert_eq!(table_rows, rows, "rows in the table vs rows_total");
+        let dl_rows = self.count(&format!(
+            "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}'",
+            self.topic
+        ));
+        assert_eq!(
+            dl_rows, dead,
+            "dead letters in the table vs dead_letters_total"
+        );
+        let dups = self.count(
+            "SELECT COUNT(*) FROM (SELECT kafka_partition, kafka_offset FROM engagement \
+             GROUP BY kafka_partition, kafka_offset HAVING COUNT(*) > 1) d",
+        );
+        assert_eq!(dups, 0, "duplicate rows by partition and offset");
+        let both = self.count(&format!(
+            "SELECT COUNT(*) FROM engagement e JOIN weir_dead_letters d ON d.topic = '{}' \
+             AND d.kafka_partition = e.kafka_partition AND d.kafka_offset = e.kafka_offset",
+            self.topic
+        ));
+        assert_eq!(both, 0, "events both written and dead-lettered");
+        // Every offset of every partition is covered once (the topic has no gaps).
+        let per_partition: Vec<(i32, i64, i64, i64)> = self.query(&format!(
+            "SELECT p, COUNT(*), MIN(o), MAX(o) FROM (SELECT kafka_partition p, kafka_offset o FROM engagement \
+             UNION ALL SELECT kafka_partition, kafka_offset FROM weir_dead_letters WHERE topic = '{}') x GROUP BY p",
+            self.topic
+        ));
+        let watermarks = self.watermarks();
+        for (p, n, lo, hi) in per_partition {
+            let (_, end) = watermarks[&p];
+            assert_eq!((lo, hi + 1, n), (0, end, end), "partition {p} coverage");
+        }
+        Accounting {
+            rows,
+            filtered,
+            dead_letters: dead,
+        }
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.try_query_one(sql)
+            .unwrap_or_else(|| panic!("no answer to {sql}"))
+    }
+
+    /// Low and high watermarks per partition.
+    pub fn watermarks(&self) -> HashMap<i32, (i64, i64)> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", BROKERS)
+            .create()
+            .expect("kafka client");
+        let md = c
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut out = HashMap::new();
+        for t in md.topics() {
+            for p in t.partitions() {
+                let w = c
+                    .fetch_watermarks(&self.topic, p.id(), Duration::from_secs(10))
+                    .expect("watermarks");
+                out.insert(p.id(), w);
+            }
+        }
+        out
+    }
+
+    /// Dead letters grouped by reason prefix (up to the first `:`), with counts.
+    pub fn dead_letter_kinds(&self) -> HashMap<String, i64> {
+        let rows: Vec<(String, i64)> = self.query(&format!(
+            "SELECT SUBSTRING_INDEX(reason, ':', 1), COUNT(*) FROM weir_dead_letters \
+             WHERE topic = '{}' GROUP BY 1",
+            self.topic
+        ));
+        rows.into_iter().collect()
+    }
+}
+
+/// Totals after a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Accounting {
+    pub rows: i64,
+    pub filtered: i64,
+    pub dead_letters: i64,
+}
+
+/// `weir gen --json`'s summary.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Summary {
+    pub produced: u64,
+    pub good: u64,
+    pub bots: u64,
+    pub malformed: u64,
+    pub non_object: u64,
+    pub ill_typed: u64,
+    pub oversized: u64,
+}
+
+impl Summary {
+    /// Events that must become dead letters (the chain is empty).
+    pub fn bad(&self) -> u64 {
+        self.malformed + self.non_object + self.ill_typed + self.oversized
+    }
+}
+
+/// A running `weir run`.
+pub struct Weir {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Weir {
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then the exit status (within `timeout`).
+    pub fn stop(mut self, timeout: Duration) -> ExitStatus {
+        self.signal("TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("weir did not stop within {timeout:?}; log: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
