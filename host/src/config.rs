@@ -216,7 +216,7 @@ pub enum ConfigError {
     },
     /// The file is not valid TOML, or does not fit the schema, or breaks a rule.
     #[error("{0}")]
-    Invalid(Located),
+    Invalid(Box<Located>),
     /// A setting the file leaves to the environment is missing there too.
     #[error("{path}: {message}")]
     Missing { path: PathBuf, message: String },
@@ -270,7 +270,7 @@ impl Config {
     /// Parses and validates configuration text that came from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let locate = |span: Option<Range<usize>>, key: String, message: String| {
-            ConfigError::Invalid(Located::new(path, text, span, key, message))
+            ConfigError::Invalid(Box::new(Located::new(path, text, span, key, message)))
         };
         let de = toml::de::Deserializer::parse(text)
             .map_err(|e| locate(e.span(), String::new(), e.message().to_owned()))?;

@@ -14,8 +14,11 @@ fn event(id: &str, fields: &str) -> String {
     )
 }
 
-/// Each bad record and the dead letter it must become: (payload, stage, reason).
-fn cases() -> Vec<(Vec<u8>, Option<(&'static str, String)>)> {
+/// A record and the dead letter it must become, as (stage, reason), if any.
+type Case = (Vec<u8>, Option<(&'static str, String)>);
+
+/// Each record, in offset order, and what it must become.
+fn cases() -> Vec<Case> {
     let long_action = "a".repeat(40);
     let oversized = event("big", &format!(r#","note":"{}""#, "x".repeat(100_000)));
     vec![

@@ -55,3 +55,90 @@ fn broker_restarted() {
     assert!(weir.stop(Duration::from_secs(30)).success());
     s.assert_exactly_once(summary.produced);
 }
+
+/// Retention deleted events before the pipeline read them: `weir offsets show`
+/// and `weir run` both say so loudly, and the pipeline resumes at the log start.
+#[test]
+fn upstream_data_loss_is_reported() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let _g = serial();
+    let s = Scenario::new(
+        "loss",
+        Settings {
+            partitions: 1,
+            ..Settings::default()
+        },
+    );
+    let first = s.gen(
+        1000,
+        0,
+        &[
+            "--malformed",
+            "0",
+            "--non-object",
+            "0",
+            "--ill-typed",
+            "0",
+            "--oversized",
+            "0",
+        ],
+    );
+    let weir = s.start("first");
+    s.wait_accounted(first.produced, Duration::from_secs(60));
+    assert!(weir.stop(Duration::from_secs(30)).success());
+    s.gen(
+        1000,
+        0,
+        &[
+            "--malformed",
+            "0",
+            "--non-object",
+            "0",
+            "--ill-typed",
+            "0",
+            "--oversized",
+            "0",
+        ],
+    );
+    // Retention, simulated: everything before offset 1500 is deleted unread.
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", crate::support::BROKERS)
+        .create()
+        .expect("admin");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&s.topic, 0, Offset::Offset(1500))
+        .expect("tpl");
+    crate::support::rt()
+        .block_on(admin.delete_records(&tpl, &AdminOptions::new()))
+        .expect("delete records");
+    let show = std::process::Command::new(crate::support::weir_bin())
+        .args(["offsets", "show", "-c"])
+        .arg(&s.config)
+        .output()
+        .expect("weir offsets show");
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("DATA LOSS UPSTREAM: offsets 1000..1500 were deleted before being read"),
+        "{text}"
+    );
+    let weir = s.start("second");
+    s.wait_accounted(1500, Duration::from_secs(60));
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success());
+    assert!(
+        log.contains("DATA LOSS UPSTREAM: events 1000..1500 were deleted from Kafka"),
+        "{log}"
+    );
+    assert_eq!(s.totals(), Some((1500, 0, 0)));
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM engagement WHERE kafka_offset BETWEEN 1000 AND 1499"),
+        0
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(DISTINCT kafka_offset) FROM engagement"),
+        1500
+    );
+}

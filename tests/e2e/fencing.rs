@@ -102,6 +102,7 @@ fn stale_owner_late_batch_is_fenced() {
             })
             .collect();
         assert_eq!(committed, vec![100], "only the new owner committed");
+        drop(conn);
         pool.disconnect().await.expect("disconnect");
     });
     assert_eq!(s.count("SELECT COUNT(*) FROM engagement"), 100);

@@ -20,7 +20,11 @@ fn plain_run_of_100k_events() {
     assert!(status.success(), "weir exited with {status}");
     let acc = s.assert_exactly_once(summary.produced);
     assert_eq!(acc.dead_letters as u64, summary.bad());
-    assert_eq!(acc.rows as u64, summary.good + summary.bots, "every good event is a row");
+    assert_eq!(
+        acc.rows as u64,
+        summary.good + summary.bots,
+        "every good event is a row"
+    );
     assert_eq!(acc.filtered, 0, "the chain is empty: nothing is filtered");
     let kinds = s.dead_letter_kinds();
     assert_eq!(

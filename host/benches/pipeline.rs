@@ -1,0 +1,350 @@
+//! End-to-end benchmark against the real services (a benchmark, not a test: it
+//! prints figures and ratios and asserts nothing about time).
+//!
+//! ```text
+//! cargo bench --bench pipeline -- [--events N] [--soak-secs S]
+//! ```
+//!
+//! 1. `weir gen` produces N events beforehand (the topic is full before timing).
+//! 2. Raw LOAD DATA: the same records, read from Kafka and encoded into rows
+//!    ahead of time, loaded into a copy of the table in transactions of the same
+//!    size as the pipeline's batches. Only the database time counts: the ceiling.
+//! 3. `weir run` (the empty chain) drains the topic; events/s from start to the
+//!    last commit, and the steady rate between 10% and 90%.
+//! 4. Freshness: with `weir run` live, `weir gen` produces at half the measured
+//!    rate for 20 s; p50/p99 of event timestamp -> `ingested_at` (when its batch
+//!    was written, just before the commit).
+//! 5. Optional soak: `weir run` at full rate for S seconds, RSS sampled each 10 s.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use weir::batch::Batch;
+use weir::config::Config;
+use weir::sink::{encode, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
+
+const BROKERS: &str = "127.0.0.1:9092";
+const SERVER: &str = "mysql://weir:weir@127.0.0.1:3306";
+const BATCH: usize = 5000;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn services(args: &[&str]) -> String {
+    let out = Command::new(root().join("scripts/services"))
+        .args(args)
+        .output()
+        .expect("scripts/services");
+    assert!(out.status.success(), "scripts/services {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn gen(topic: &str, count: u64, rate: u64, geolite: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["gen", "--json", "--brokers", BROKERS, "--topic", topic])
+        .args(["--count", &count.to_string(), "--rate", &rate.to_string()])
+        .args(["--geolite2", geolite])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weir gen")
+}
+
+fn main() -> anyhow::Result<()> {
+    let events = arg("--events", 500_000);
+    let soak = arg("--soak-secs", 0);
+    services(&["up"]);
+    let geolite = services(&["geolite2"]);
+    let rt = tokio::runtime::Runtime::new()?;
+    let stamp = chrono::Utc::now().timestamp();
+    let topic = format!("bench-{stamp}");
+    let db = "weir_bench";
+    let url = format!("{SERVER}/{db}");
+    let ddl = std::fs::read_to_string(root().join("examples/sql/mariadb/engagement.sql"))?;
+    rt.block_on(async {
+        let mut c = mysql_async::Conn::from_url(format!("{SERVER}/mysql")).await?;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await?;
+        c.query_drop(format!(
+            "CREATE DATABASE {db} DEFAULT CHARACTER SET utf8mb4"
+        ))
+        .await?;
+        c.query_drop(format!("USE {db}")).await?;
+        c.query_drop(&ddl).await?;
+        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_raw"))
+            .await?;
+        c.disconnect().await?;
+        weir::gen::ensure_topic(BROKERS, &topic, 4).await
+    })?;
+    let dir = std::env::temp_dir().join(format!("weir-bench-{stamp}"));
+    std::fs::create_dir_all(&dir)?;
+    let example = std::fs::read_to_string(root().join("examples/pinterest.toml"))?;
+    let config_text = format!(
+        "[kafka]\nbrokers = \"{BROKERS}\"\n\n{}",
+        example
+            .replace(
+                "topic = \"pin-engagement\"",
+                &format!("topic = \"{topic}\"")
+            )
+            .replace(
+                "[singlestore]\n",
+                &format!("[singlestore]\nurl = \"{url}\"\n")
+            )
+            .replace("name = \"engagement\"", "name = \"bench\"")
+    );
+    let config_path = dir.join("weir.toml");
+    std::fs::write(&config_path, &config_text)?;
+    let config = Config::load(&config_path)?;
+
+    println!("machine: {} cores, {}", num_cpus(), kernel());
+    println!("events: {events}, produced beforehand into {topic} (4 partitions)");
+
+    let t = Instant::now();
+    let out = gen(&topic, events, 0, &geolite).wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "weir gen failed");
+    println!(
+        "produce: {events} events in {:.1} s ({:.0}/s)",
+        t.elapsed().as_secs_f64(),
+        events as f64 / t.elapsed().as_secs_f64()
+    );
+
+    // Raw LOAD DATA of the same rows.
+    let raw_rate = rt.block_on(raw_load(&config, &url, &topic, events))?;
+    println!("raw LOAD DATA: {raw_rate:.0} rows/s (batches of {BATCH}, one transaction each)");
+
+    // The pipeline.
+    let pool = mysql_async::Pool::new(url.as_str());
+    let accounted = |pool: &mysql_async::Pool| -> u64 {
+        rt.block_on(async {
+            let mut c = pool.get_conn().await.ok()?;
+            c.query_first::<Option<i64>, _>(format!(
+                "SELECT CAST(SUM(rows_total + filtered_total + dead_letters_total) AS SIGNED) \
+                 FROM weir_offsets WHERE topic = '{topic}'"
+            ))
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+        })
+        .unwrap_or(0) as u64
+    };
+    let mut weir = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "-c"])
+        .arg(&config_path)
+        .env("WEIR_LOG", "warn")
+        .stderr(std::fs::File::create(dir.join("weir.log"))?)
+        .spawn()?;
+    let start = Instant::now();
+    let (mut t10, mut t90) = (None, None);
+    let mut rss_max = 0;
+    loop {
+        let n = accounted(&pool);
+        rss_max = rss_max.max(rss_kib(weir.id()));
+        if t10.is_none() && n >= events / 10 {
+            t10 = Some((Instant::now(), n));
+        }
+        if t90.is_none() && n >= events * 9 / 10 {
+            t90 = Some((Instant::now(), n));
+        }
+        if n >= events {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "pipeline stalled at {n}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let (a, b) = (t10.unwrap(), t90.unwrap());
+    let steady = (b.1 - a.1) as f64 / (b.0 - a.0).as_secs_f64();
+    println!(
+        "weir run (empty chain): {events} events in {wall:.2} s from process start = {:.0} events/s; \
+         steady (10%..90%) {steady:.0} events/s; RSS max {} MiB",
+        events as f64 / wall,
+        rss_max / 1024
+    );
+    println!(
+        "ratio to raw LOAD DATA: {:.2} (from start), {:.2} (steady)",
+        events as f64 / wall / raw_rate,
+        steady / raw_rate
+    );
+
+    // Freshness at half the maximum rate, live.
+    let half = (steady / 2.0) as u64;
+    let seconds = 20;
+    let since = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
+    let out = gen(&topic, half * seconds, half, &geolite).wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "weir gen failed");
+    let target = events + half * seconds;
+    let wait = Instant::now();
+    while accounted(&pool) < target && wait.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut lat: Vec<f64> = rt.block_on(async {
+        let mut c = pool.get_conn().await?;
+        c.query(format!(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, event_time, ingested_at) / 1000.0 FROM engagement \
+             WHERE event_time >= '{}'",
+            since.format("%Y-%m-%d %H:%M:%S%.3f")
+        ))
+        .await
+    })?;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "freshness at {half} events/s (half the steady rate), {} rows: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+
+    if soak > 0 {
+        let rate = steady as u64;
+        println!("soak: {soak} s at {rate} events/s; RSS every 10 s (MiB):");
+        let mut producer = gen(&topic, rate * soak, rate, &geolite);
+        let begin = Instant::now();
+        let mut line = Vec::new();
+        while begin.elapsed() < Duration::from_secs(soak) {
+            std::thread::sleep(Duration::from_secs(10));
+            line.push(rss_kib(weir.id()) / 1024);
+        }
+        let _ = producer.wait();
+        println!("  {line:?}");
+    }
+
+    Command::new("kill")
+        .args(["-TERM", &weir.id().to_string()])
+        .status()?;
+    let status = weir.wait()?;
+    println!("weir stopped: {status}");
+    rt.block_on(pool.disconnect())?;
+    Ok(())
+}
+
+/// Reads the topic, encodes rows ahead of time, and times only LOAD DATA + COMMIT.
+async fn raw_load(config: &Config, url: &str, topic: &str, events: u64) -> anyhow::Result<f64> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("group.id", "weir-bench-raw")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut batches: HashMap<i32, Vec<Batch>> = HashMap::new();
+    let mut read = 0;
+    while read < events {
+        let Some(m) = consumer.poll(Duration::from_secs(10)) else {
+            anyhow::bail!("topic ended after {read} events");
+        };
+        let m = m?;
+        let list = batches.entry(m.partition()).or_default();
+        if list.last().is_none_or(|b| b.len() >= BATCH) {
+            list.push(Batch {
+                partition: m.partition(),
+                ..Batch::default()
+            });
+        }
+        list.last_mut().unwrap().push(
+            m.offset(),
+            m.timestamp().to_millis().unwrap_or(-1),
+            m.key(),
+            m.payload().unwrap_or_default(),
+            65536,
+            16384,
+        );
+        read += 1;
+    }
+    drop(tpl);
+    drop(consumer);
+    let pool = mysql_async::Pool::new(url);
+    let mut conn = pool.get_conn().await?;
+    let mut p = config.pipelines[0].clone();
+    p.table = "engagement_raw".into();
+    let plan = Arc::new(TablePlan::load(&mut conn, &p).await?);
+    let mut encoded = Vec::new();
+    for b in batches.values().flatten() {
+        let mut enc = Encoded::default();
+        let ctx = EncodeContext {
+            topic,
+            ingested_ms: chrono::Utc::now().timestamp_millis(),
+            max_record_bytes: 65536,
+            dead_letter_cap: 16384,
+            format: RowFormat::Tsv,
+        };
+        encode(&plan, b, 0, ctx, &HashMap::new(), &mut enc);
+        encoded.push(enc);
+    }
+    let rows: usize = encoded.iter().map(|e| e.row_ends.len()).sum();
+    drop(conn);
+    // Two connections, like the pipeline's two writers.
+    let right = encoded.split_off(encoded.len() / 2);
+    let load = |part: Vec<Encoded>, plan: Arc<TablePlan>, pool: mysql_async::Pool| async move {
+        let mut conn = pool.get_conn().await?;
+        for enc in &part {
+            conn.query_drop("START TRANSACTION").await?;
+            load_rows(&mut conn, &plan, &enc.rows).await?;
+            conn.query_drop("COMMIT").await?;
+        }
+        Ok::<_, mysql_async::Error>(())
+    };
+    let t = Instant::now();
+    let (a, b) = tokio::join!(
+        load(encoded, plan.clone(), pool.clone()),
+        load(right, plan.clone(), pool.clone())
+    );
+    a?;
+    b?;
+    let rate = rows as f64 / t.elapsed().as_secs_f64();
+    pool.disconnect().await?;
+    Ok(rate)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/version")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
