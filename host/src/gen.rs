@@ -24,7 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to produce.
 #[derive(Debug, Clone, clap::Args)]
@@ -86,7 +86,7 @@ pub struct GenArgs {
 }
 
 /// What was produced, by kind.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub topic: String,
     pub produced: u64,
@@ -98,6 +98,14 @@ pub struct Summary {
     pub oversized: u64,
     pub delivery_failures: u64,
     pub seconds: f64,
+}
+
+impl Summary {
+    /// Records that cannot become rows whatever the chain does: malformed,
+    /// non-object, ill-typed and oversized ones (the last with the default limits).
+    pub fn bad(&self) -> u64 {
+        self.malformed + self.non_object + self.ill_typed + self.oversized
+    }
 }
 
 /// The kind of a generated record.

@@ -565,9 +565,7 @@ impl Writer {
                         return;
                     }
                     Err(e) => {
-                        warn!(pipeline = %self.pipeline, partition = p, "database unavailable: {e}");
-                        self.conn = None;
-                        backoff.wait().await;
+                        self.retry_later(&mut backoff, p, &e).await;
                         continue;
                     }
                 }
@@ -577,15 +575,15 @@ impl Writer {
             } else {
                 RowFormat::Tsv
             };
-            let ctx = EncodeContext {
-                topic: self.offsets.topic(),
-                ingested_ms: chrono::Utc::now().timestamp_millis(),
-                max_record_bytes: self.max_record_bytes,
-                dead_letter_cap: self.dead_letter_cap,
-                format,
-            };
             let mut enc = std::mem::take(&mut self.enc);
-            encode(&self.plan, batch, start, ctx, &refused, &mut enc);
+            encode(
+                &self.plan,
+                batch,
+                start,
+                self.context(format),
+                &refused,
+                &mut enc,
+            );
             let totals = Totals {
                 rows: enc.row_ends.len() as u64,
                 filtered: 0,
@@ -630,59 +628,68 @@ impl Writer {
                     }
                     Ok(bad) => refused.extend(bad),
                     Err(e) => {
-                        warn!(pipeline = %self.pipeline, partition = p, "database error: {e}");
-                        self.conn = None;
+                        self.retry_later(&mut backoff, p, &e).await;
                         in_doubt = true;
-                        backoff.wait().await;
                     }
                 },
-                Err(e) => match classify(&e) {
-                    ErrorClass::Transient => {
-                        warn!(pipeline = %self.pipeline, partition = p, "database unavailable, retrying: {e}");
-                        self.conn = None;
-                        in_doubt = true;
-                        backoff.wait().await;
-                    }
-                    ErrorClass::BadRow => {
-                        use_insert = true;
-                        match self.dry_run(batch, start, &refused).await {
-                            Ok(bad) => refused.extend(bad),
-                            Err(e) => {
-                                warn!(pipeline = %self.pipeline, partition = p, "database error: {e}");
-                                self.conn = None;
-                                in_doubt = true;
-                                backoff.wait().await;
-                            }
+                Err(e) if classify(&e) == ErrorClass::BadRow => {
+                    use_insert = true;
+                    match self.dry_run(batch, start, &refused).await {
+                        Ok(bad) => refused.extend(bad),
+                        Err(e) => {
+                            self.retry_later(&mut backoff, p, &e).await;
+                            in_doubt = true;
                         }
                     }
-                    ErrorClass::Other => {
-                        error!(
-                            pipeline = %self.pipeline, partition = p, table = %self.plan.table,
-                            "writing a batch failed, will retry: {e}"
-                        );
-                        self.conn = None;
-                        in_doubt = true;
-                        backoff.wait().await;
-                    }
-                },
+                }
+                Err(e) => {
+                    self.retry_later(&mut backoff, p, &e).await;
+                    in_doubt = true;
+                }
             }
             self.enc = enc;
         }
     }
 
     fn totals(&mut self, batch: &Batch, start: usize, refused: &HashMap<usize, String>) -> Totals {
-        let ctx = EncodeContext {
-            topic: self.offsets.topic(),
-            ingested_ms: 0,
-            max_record_bytes: self.max_record_bytes,
-            dead_letter_cap: self.dead_letter_cap,
-            format: RowFormat::Tsv,
-        };
-        encode(&self.plan, batch, start, ctx, refused, &mut self.enc);
+        let mut enc = std::mem::take(&mut self.enc);
+        encode(
+            &self.plan,
+            batch,
+            start,
+            self.context(RowFormat::Tsv),
+            refused,
+            &mut enc,
+        );
+        self.enc = enc;
         Totals {
             rows: self.enc.row_ends.len() as u64,
             filtered: 0,
             dead_letters: self.enc.dead.len() as u64,
+        }
+    }
+
+    /// Logs a failed attempt, drops the connection (its transaction, if any, dies
+    /// with it) and waits before the next try. The caller treats the commit as in doubt.
+    async fn retry_later(&mut self, backoff: &mut Backoff, partition: i32, e: &mysql_async::Error) {
+        match classify(e) {
+            ErrorClass::Other => error!(
+                pipeline = %self.pipeline, partition, table = %self.plan.table,
+                "writing a batch failed, will retry: {e}"
+            ),
+            _ => warn!(pipeline = %self.pipeline, partition, "database unavailable, retrying: {e}"),
+        }
+        self.conn = None;
+        backoff.wait().await;
+    }
+
+    fn context(&self, format: RowFormat) -> EncodeContext<'_> {
+        EncodeContext {
+            topic: self.offsets.topic(),
+            ingested_ms: chrono::Utc::now().timestamp_millis(),
+            max_record_bytes: self.max_record_bytes,
+            dead_letter_cap: self.dead_letter_cap,
+            format,
         }
     }
 
@@ -760,15 +767,15 @@ impl Writer {
         start: usize,
         refused: &HashMap<usize, String>,
     ) -> Result<HashMap<usize, String>, mysql_async::Error> {
-        let ctx = EncodeContext {
-            topic: self.offsets.topic(),
-            ingested_ms: chrono::Utc::now().timestamp_millis(),
-            max_record_bytes: self.max_record_bytes,
-            dead_letter_cap: self.dead_letter_cap,
-            format: RowFormat::Sql,
-        };
         let mut enc = Encoded::default();
-        encode(&self.plan, batch, start, ctx, refused, &mut enc);
+        encode(
+            &self.plan,
+            batch,
+            start,
+            self.context(RowFormat::Sql),
+            refused,
+            &mut enc,
+        );
         let head = self.plan.insert_head().to_owned();
         let conn = self.conn().await?;
         let mut bad = HashMap::new();

@@ -56,6 +56,18 @@ fn broker_restarted() {
     s.assert_exactly_once(summary.produced);
 }
 
+/// `weir gen` arguments for valid events only.
+const ALL_GOOD: &[&str] = &[
+    "--malformed",
+    "0",
+    "--non-object",
+    "0",
+    "--ill-typed",
+    "0",
+    "--oversized",
+    "0",
+];
+
 /// Retention deleted events before the pipeline read them: `weir offsets show`
 /// and `weir run` both say so loudly, and the pipeline resumes at the log start.
 #[test]
@@ -72,37 +84,11 @@ fn upstream_data_loss_is_reported() {
             ..Settings::default()
         },
     );
-    let first = s.gen(
-        1000,
-        0,
-        &[
-            "--malformed",
-            "0",
-            "--non-object",
-            "0",
-            "--ill-typed",
-            "0",
-            "--oversized",
-            "0",
-        ],
-    );
+    let first = s.gen(1000, 0, ALL_GOOD);
     let weir = s.start("first");
     s.wait_accounted(first.produced, Duration::from_secs(60));
     assert!(weir.stop(Duration::from_secs(30)).success());
-    s.gen(
-        1000,
-        0,
-        &[
-            "--malformed",
-            "0",
-            "--non-object",
-            "0",
-            "--ill-typed",
-            "0",
-            "--oversized",
-            "0",
-        ],
-    );
+    s.gen(1000, 0, ALL_GOOD);
     // Retention, simulated: everything before offset 1500 is deleted unread.
     let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", crate::support::BROKERS)

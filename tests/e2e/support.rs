@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
+pub use weir::gen::Summary;
 
 /// The tests share one broker and one database server, and some stop them:
 /// they run one at a time.
@@ -419,25 +420,6 @@ pub struct Accounting {
     pub rows: i64,
     pub filtered: i64,
     pub dead_letters: i64,
-}
-
-/// `weir gen --json`'s summary.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Summary {
-    pub produced: u64,
-    pub good: u64,
-    pub bots: u64,
-    pub malformed: u64,
-    pub non_object: u64,
-    pub ill_typed: u64,
-    pub oversized: u64,
-}
-
-impl Summary {
-    /// Events that must become dead letters (the chain is empty).
-    pub fn bad(&self) -> u64 {
-        self.malformed + self.non_object + self.ill_typed + self.oversized
-    }
 }
 
 /// A running `weir run`.
