@@ -128,6 +128,11 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             eprintln!("error: {e:#}");
+            // A table that cannot take the configured mapping is a configuration
+            // error too: nothing was consumed.
+            if e.chain().any(|c| c.is::<weir::sink::PlanError>()) {
+                return ExitCode::from(2);
+            }
             ExitCode::FAILURE
         }
     }

@@ -94,26 +94,32 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         batch: c.batch.clone(),
         max_record_bytes: c.max_record_bytes,
         dead_letter_cap: c.dead_letter_payload_cap,
+        pause_at: c.queue,
     };
     let progress = Arc::new(Progress::default());
     let reporter = tokio::spawn(report(c.name.clone(), progress.clone(), stop.clone()));
     let rt = tokio::runtime::Handle::current();
     let source_stop = stop.clone();
     let source_progress = progress.clone();
-    let source = tokio::task::spawn_blocking(move || {
-        source::run(
-            settings,
-            offsets,
-            pool,
-            rt,
-            claims,
-            senders,
-            notes_rx,
-            source_stop,
-            source_progress,
-        )
-    });
-    let result = source.await.context("the source thread panicked")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("weir-source-{}", c.name))
+        .spawn(move || {
+            let result = source::run(
+                settings,
+                offsets,
+                pool,
+                rt,
+                claims,
+                senders,
+                notes_rx,
+                source_stop,
+                source_progress,
+            );
+            let _ = done_tx.send(result);
+        })
+        .context("starting the source thread")?;
+    let result = done_rx.await.context("the source thread panicked")?;
     for t in tasks {
         t.await.context("a writer panicked")?;
     }

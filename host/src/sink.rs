@@ -12,6 +12,7 @@
 //! compare-and-set from the offset this owner last read or wrote.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -347,15 +348,15 @@ pub fn encode(
                     Some(&scratch)
                 }
                 ColumnSource::Partition => {
-                    scratch.push_str(&batch.partition.to_string());
+                    let _ = write!(scratch, "{}", batch.partition);
                     Some(&scratch)
                 }
                 ColumnSource::Offset => {
-                    scratch.push_str(&batch.offsets[i].to_string());
+                    let _ = write!(scratch, "{}", batch.offsets[i]);
                     Some(&scratch)
                 }
                 ColumnSource::Timestamp => (batch.timestamps[i] >= 0).then(|| {
-                    scratch.push_str(&batch.timestamps[i].to_string());
+                    let _ = write!(scratch, "{}", batch.timestamps[i]);
                     scratch.as_str()
                 }),
                 ColumnSource::Key => batch.key(i).map(|k| {
@@ -363,7 +364,7 @@ pub fn encode(
                     scratch.as_str()
                 }),
                 ColumnSource::IngestedAt => {
-                    scratch.push_str(&ctx.ingested_ms.to_string());
+                    let _ = write!(scratch, "{}", ctx.ingested_ms);
                     Some(&scratch)
                 }
             };
@@ -575,15 +576,11 @@ impl Writer {
             } else {
                 RowFormat::Tsv
             };
+            let encode_started = std::time::Instant::now();
             let mut enc = std::mem::take(&mut self.enc);
-            encode(
-                &self.plan,
-                batch,
-                start,
-                self.context(format),
-                &refused,
-                &mut enc,
-            );
+            let ctx = self.context(format);
+            encode(&self.plan, batch, start, ctx, &refused, &mut enc);
+            let encoded_in = encode_started.elapsed();
             let totals = Totals {
                 rows: enc.row_ends.len() as u64,
                 filtered: 0,
@@ -594,6 +591,12 @@ impl Writer {
                 .await;
             match result {
                 Ok(Attempt::Committed) => {
+                    debug!(
+                        partition = p, rows = totals.rows, dead_letters = totals.dead_letters,
+                        encode_us = encoded_in.as_micros() as u64,
+                        write_us = (encode_started.elapsed() - encoded_in).as_micros() as u64,
+                        "batch committed"
+                    );
                     self.enc = enc;
                     self.committed(p, generation, end, totals);
                     return;

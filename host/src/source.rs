@@ -45,6 +45,10 @@ pub struct SourceSettings {
     pub batch: BatchConfig,
     pub max_record_bytes: usize,
     pub dead_letter_cap: usize,
+    /// A partition is paused once this many of its batches wait for a full
+    /// writer, and resumed when none wait (pausing makes librdkafka drop what it
+    /// prefetched, so it must not flap on every momentarily full queue).
+    pub pause_at: usize,
 }
 
 /// Ownership changes seen by the rebalance callback, applied by the poll loop.
@@ -334,7 +338,11 @@ fn consumer_config(s: &SourceSettings, group: &str) -> ClientConfig {
         .set("fetch.wait.max.ms", "50")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("queued.max.messages.kbytes", "16384");
+        .set("queued.max.messages.kbytes", "16384")
+        // librdkafka waits this long (default 1 s) to fetch again once its queue
+        // thresholds were reached: with a bounded queue that default stalls the
+        // pipeline in bursts.
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in &s.properties {
         c.set(k, v);
     }
@@ -463,8 +471,8 @@ impl Loop<'_> {
         next
     }
 
-    /// Hands pending batches to their writers; pauses partitions whose writer is
-    /// full and resumes those that drained.
+    /// Hands pending batches to their writers; pauses partitions whose batches
+    /// pile up behind a full writer and resumes those that drained.
     fn send_pending(&mut self) {
         let mut pause = Vec::new();
         let mut resume = Vec::new();
@@ -478,7 +486,7 @@ impl Loop<'_> {
                     }
                 }
             }
-            if !part.pending.is_empty() && !part.paused {
+            if part.pending.len() >= self.settings.pause_at && !part.paused {
                 part.paused = true;
                 pause.push(p);
             } else if part.pending.is_empty() && part.paused {

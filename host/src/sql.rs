@@ -5,8 +5,6 @@
 //! on SingleStore when audit logging is on), so every value is escaped here.
 //! DML stays inside the subset SingleStore and MariaDB share; only DDL differs.
 
-use std::fmt::Write as _;
-
 /// The database flavour, detected at connect time. Only DDL depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -47,9 +45,7 @@ pub fn push_bytes_literal(out: &mut String, b: &[u8]) {
         return;
     }
     out.push_str("X'");
-    for byte in b {
-        let _ = write!(out, "{byte:02x}");
-    }
+    out.push_str(&hex::encode(b));
     out.push('\'');
 }
 

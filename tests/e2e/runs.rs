@@ -107,3 +107,28 @@ fn two_processes_one_killed() {
     );
     s.assert_exactly_once(summary.produced);
 }
+
+/// A pipeline whose table does not exist: `weir run` exits with status 2 and a
+/// message naming the table, before consuming anything.
+#[test]
+fn missing_table_stops_before_consuming() {
+    let _g = serial();
+    let s = Scenario::new(
+        "notable",
+        Settings {
+            table: "no_such_table",
+            ..Settings::default()
+        },
+    );
+    s.gen(100, 0, &[]);
+    let mut weir = s.start("notable");
+    let status = weir.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(2), "{}", weir.log());
+    assert!(
+        weir.log().contains("pipeline `notable` in")
+            && weir.log().contains("table `no_such_table` does not exist in the database"),
+        "{}",
+        weir.log()
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM weir_offsets"), 0, "nothing was claimed");
+}
