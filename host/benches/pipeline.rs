@@ -213,23 +213,47 @@ fn main() -> anyhow::Result<()> {
     while accounted(&pool) < target && wait.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut lat: Vec<f64> = rt.block_on(async {
+    let latencies = |from: chrono::NaiveDateTime| -> anyhow::Result<Vec<f64>> {
+        let mut lat: Vec<f64> = rt.block_on(async {
+            let mut c = pool.get_conn().await?;
+            c.query(format!(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, event_time, ingested_at) / 1000.0 FROM engagement \
+                 WHERE event_time >= '{}'",
+                from.format("%Y-%m-%d %H:%M:%S%.3f")
+            ))
+            .await
+        })?;
+        lat.sort_by(f64::total_cmp);
+        Ok(lat)
+    };
+    let pct = |lat: &[f64], p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    // The producer's first two seconds (connection, idempotent producer id,
+    // first batches) are reported apart: they measure `weir gen`, not Weir.
+    let first: Option<chrono::NaiveDateTime> = rt.block_on(async {
         let mut c = pool.get_conn().await?;
-        c.query(format!(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, event_time, ingested_at) / 1000.0 FROM engagement \
-             WHERE event_time >= '{}'",
+        c.query_first::<Option<String>, _>(format!(
+            "SELECT CAST(MIN(event_time) AS CHAR) FROM engagement WHERE event_time >= '{}'",
             since.format("%Y-%m-%d %H:%M:%S%.3f")
         ))
         .await
+        .map(|v| {
+            v.flatten().and_then(|t| {
+                chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f").ok()
+            })
+        })
     })?;
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    let steady_lat = latencies(first.unwrap_or(since) + chrono::Duration::seconds(2))?;
+    let all_lat = latencies(since)?;
     println!(
-        "freshness at {half} events/s (half the steady rate), {} rows: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        lat.len(),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
+        "freshness at {half} events/s (half the steady rate), event time -> written: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} rows after the producer's first 2 s; \
+         with them: p99 {:.1} ms, max {:.1} ms",
+        pct(&steady_lat, 0.5),
+        pct(&steady_lat, 0.99),
+        pct(&steady_lat, 1.0),
+        steady_lat.len(),
+        pct(&all_lat, 0.99),
+        pct(&all_lat, 1.0)
     );
 
     if soak > 0 {

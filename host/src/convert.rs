@@ -20,7 +20,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -107,8 +107,55 @@ pub enum Cell<'a> {
     Null,
     Int(i128),
     Float(f64),
-    /// Text written as is (numbers' own text, formatted dates, JSON text, strings).
+    /// Text written as is (numbers' own text, JSON text, strings).
     Text(Cow<'a, str>),
+    /// `YYYY-MM-DD HH:MM:SS` with `fraction` digits (0, 3 or 6), in UTC.
+    DateTime {
+        at: NaiveDateTime,
+        fraction: u8,
+    },
+    /// `YYYY-MM-DD`.
+    Date(NaiveDate),
+}
+
+/// Appends `n` as exactly `width` decimal digits.
+fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for slot in out[start..].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
+    push_digits(out, d.year().max(0) as u32, 4);
+    out.push(b'-');
+    push_digits(out, d.month(), 2);
+    out.push(b'-');
+    push_digits(out, d.day(), 2);
+}
+
+fn push_datetime(out: &mut Vec<u8>, at: NaiveDateTime, fraction: u8) {
+    push_date(out, at.date());
+    out.push(b' ');
+    push_digits(out, at.hour(), 2);
+    out.push(b':');
+    push_digits(out, at.minute(), 2);
+    out.push(b':');
+    push_digits(out, at.second(), 2);
+    let nanos = at.nanosecond() % 1_000_000_000;
+    match fraction {
+        0 => {}
+        3 => {
+            out.push(b'.');
+            push_digits(out, nanos / 1_000_000, 3);
+        }
+        _ => {
+            out.push(b'.');
+            push_digits(out, nanos / 1_000, 6);
+        }
+    }
 }
 
 impl Cell<'_> {
@@ -118,12 +165,17 @@ impl Cell<'_> {
         match self {
             Cell::Null => out.extend_from_slice(b"\\N"),
             Cell::Int(i) => {
-                let _ = write!(out, "{i}");
+                let _ = match i64::try_from(*i) {
+                    Ok(small) => write!(out, "{small}"),
+                    Err(_) => write!(out, "{i}"),
+                };
             }
             Cell::Float(f) => {
                 let _ = write!(out, "{f:?}");
             }
             Cell::Text(s) => crate::sql::push_tsv_escaped(out, s.as_bytes()),
+            Cell::DateTime { at, fraction } => push_datetime(out, *at, *fraction),
+            Cell::Date(d) => push_date(out, *d),
         }
     }
 
@@ -139,6 +191,13 @@ impl Cell<'_> {
                 let _ = write!(out, "{f:?}");
             }
             Cell::Text(s) => crate::sql::push_str_literal(out, s),
+            Cell::DateTime { .. } | Cell::Date(_) => {
+                let mut text = Vec::with_capacity(32);
+                self.push_tsv(&mut text);
+                out.push('\'');
+                out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+                out.push('\'');
+            }
         }
     }
 }
@@ -211,10 +270,11 @@ pub fn convert<'a>(
         },
         SqlType::Text { max_chars } => {
             let s = as_text(text, kind)?;
-            if let Some(max) = max_chars {
+            // A string has at most as many characters as bytes: count only when needed.
+            if let Some(max) = max_chars.filter(|max| s.len() as u64 > *max) {
                 let len = s.chars().count() as u64;
-                if len > *max {
-                    return Err(CellError::TooLong { len, max: *max });
+                if len > max {
+                    return Err(CellError::TooLong { len, max });
                 }
             }
             Ok(Cell::Text(s))
@@ -246,17 +306,14 @@ pub fn convert<'a>(
                     "{dt} is outside the column's range"
                 )));
             }
-            let s = match fraction {
-                0 => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
-                1..=3 => dt.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-                _ => dt.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            let fraction = match fraction {
+                0 => 0,
+                1..=3 => 3,
+                _ => 6,
             };
-            Ok(Cell::Text(Cow::Owned(s)))
+            Ok(Cell::DateTime { at: dt, fraction })
         }
-        SqlType::Date => {
-            let dt = parse_datetime(text, kind)?;
-            Ok(Cell::Text(Cow::Owned(dt.format("%Y-%m-%d").to_string())))
-        }
+        SqlType::Date => Ok(Cell::Date(parse_datetime(text, kind)?.date())),
         SqlType::Unsupported(t) => Err(CellError::Unsupported(t.clone())),
     }
 }
@@ -538,13 +595,31 @@ mod tests {
             fraction: 3,
             timestamp: false,
         };
+        let tsv = |c: Cell<'_>| {
+            let mut out = Vec::new();
+            c.push_tsv(&mut out);
+            String::from_utf8(out).unwrap()
+        };
         assert_eq!(
-            convert(Some(raw("1700000000123")), &t, false),
-            Ok(Cell::Text("2023-11-14 22:13:20.123".into()))
+            tsv(convert(Some(raw("1700000000123")), &t, false).unwrap()),
+            "2023-11-14 22:13:20.123"
         );
         assert_eq!(
-            convert(Some(raw("\"2023-11-14T23:13:20.5+01:00\"")), &t, false),
-            Ok(Cell::Text("2023-11-14 22:13:20.500".into()))
+            tsv(convert(Some(raw("\"2023-11-14T23:13:20.5+01:00\"")), &t, false).unwrap()),
+            "2023-11-14 22:13:20.500"
+        );
+        let micro = SqlType::DateTime {
+            fraction: 6,
+            timestamp: true,
+        };
+        let mut sql = String::new();
+        convert(Some(raw("\"2023-01-02 03:04:05.000007\"")), &micro, false)
+            .unwrap()
+            .push_sql(&mut sql);
+        assert_eq!(sql, "'2023-01-02 03:04:05.000007'");
+        assert_eq!(
+            tsv(convert(Some(raw("86400000")), &SqlType::Date, false).unwrap()),
+            "1970-01-02"
         );
         assert!(convert(Some(raw("\"yesterday\"")), &t, false).is_err());
     }

@@ -592,7 +592,9 @@ impl Writer {
             match result {
                 Ok(Attempt::Committed) => {
                     debug!(
-                        partition = p, rows = totals.rows, dead_letters = totals.dead_letters,
+                        partition = p,
+                        rows = totals.rows,
+                        dead_letters = totals.dead_letters,
                         encode_us = encoded_in.as_micros() as u64,
                         write_us = (encode_started.elapsed() - encoded_in).as_micros() as u64,
                         "batch committed"

@@ -126,9 +126,15 @@ fn missing_table_stops_before_consuming() {
     assert_eq!(status.code(), Some(2), "{}", weir.log());
     assert!(
         weir.log().contains("pipeline `notable` in")
-            && weir.log().contains("table `no_such_table` does not exist in the database"),
+            && weir
+                .log()
+                .contains("table `no_such_table` does not exist in the database"),
         "{}",
         weir.log()
     );
-    assert_eq!(s.count("SELECT COUNT(*) FROM weir_offsets"), 0, "nothing was claimed");
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM weir_offsets"),
+        0,
+        "nothing was claimed"
+    );
 }
