@@ -9,6 +9,7 @@
 //! 2. Raw LOAD DATA: the same records, read from Kafka and encoded into rows
 //!    ahead of time, loaded into a copy of the table in transactions of the same
 //!    size as the pipeline's batches. Only the database time counts: the ceiling.
+//!    Then the same with multi-row INSERT (the other write path).
 //! 3. `weir run` (the empty chain) drains the topic; events/s from start to the
 //!    last commit, and the steady rate between 10% and 90%.
 //! 4. Freshness: with `weir run` live, `weir gen` produces at half the measured
@@ -29,7 +30,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use weir::batch::Batch;
 use weir::config::Config;
-use weir::sink::{encode, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
+use weir::sink::{encode, insert_rows, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
 
 const BROKERS: &str = "127.0.0.1:9092";
 const SERVER: &str = "mysql://weir:weir@127.0.0.1:3306";
@@ -105,6 +106,8 @@ fn main() -> anyhow::Result<()> {
         c.query_drop(&ddl).await?;
         c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_raw"))
             .await?;
+        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_raw_insert"))
+            .await?;
         c.disconnect().await?;
         weir::gen::ensure_topic(BROKERS, &topic, 4).await
     })?;
@@ -141,8 +144,16 @@ fn main() -> anyhow::Result<()> {
     );
 
     // Raw LOAD DATA of the same rows.
-    let raw_rate = rt.block_on(raw_load(&config, &url, &topic, events))?;
-    println!("raw LOAD DATA: {raw_rate:.0} rows/s (batches of {BATCH}, one transaction each)");
+    let raw_rate = rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Tsv))?;
+    let insert_rate = rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Sql))?;
+    println!(
+        "raw LOAD DATA: {raw_rate:.0} rows/s (batches of {BATCH}, one transaction each, {} connections)",
+        config.pipelines[0].writers
+    );
+    println!(
+        "raw multi-row INSERT: {insert_rate:.0} rows/s (same rows and batches; LOAD DATA is {:.2}x)",
+        raw_rate / insert_rate
+    );
 
     // The pipeline.
     let pool = mysql_async::Pool::new(url.as_str());
@@ -280,7 +291,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Reads the topic, encodes rows ahead of time, and times only LOAD DATA + COMMIT.
-async fn raw_load(config: &Config, url: &str, topic: &str, events: u64) -> anyhow::Result<f64> {
+async fn raw_load(
+    config: &Config,
+    url: &str,
+    topic: &str,
+    events: u64,
+    format: RowFormat,
+) -> anyhow::Result<f64> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .set("group.id", "weir-bench-raw")
@@ -320,7 +337,10 @@ async fn raw_load(config: &Config, url: &str, topic: &str, events: u64) -> anyho
     let pool = mysql_async::Pool::new(url);
     let mut conn = pool.get_conn().await?;
     let mut p = config.pipelines[0].clone();
-    p.table = "engagement_raw".into();
+    p.table = match format {
+        RowFormat::Tsv => "engagement_raw".into(),
+        RowFormat::Sql => "engagement_raw_insert".into(),
+    };
     let plan = Arc::new(TablePlan::load(&mut conn, &p).await?);
     let mut encoded = Vec::new();
     for b in batches.values().flatten() {
@@ -330,31 +350,39 @@ async fn raw_load(config: &Config, url: &str, topic: &str, events: u64) -> anyho
             ingested_ms: chrono::Utc::now().timestamp_millis(),
             max_record_bytes: 65536,
             dead_letter_cap: 16384,
-            format: RowFormat::Tsv,
+            format,
         };
         encode(&plan, b, 0, ctx, &HashMap::new(), &mut enc);
         encoded.push(enc);
     }
     let rows: usize = encoded.iter().map(|e| e.row_ends.len()).sum();
     drop(conn);
-    // Two connections, like the pipeline's two writers.
-    let right = encoded.split_off(encoded.len() / 2);
-    let load = |part: Vec<Encoded>, plan: Arc<TablePlan>, pool: mysql_async::Pool| async move {
-        let mut conn = pool.get_conn().await?;
-        for enc in &part {
-            conn.query_drop("START TRANSACTION").await?;
-            load_rows(&mut conn, &plan, &enc.rows).await?;
-            conn.query_drop("COMMIT").await?;
-        }
-        Ok::<_, mysql_async::Error>(())
-    };
+    // As many connections as the pipeline has writers, each loading its share.
+    let writers = config.pipelines[0].writers;
+    let mut shares: Vec<Vec<Encoded>> = (0..writers).map(|_| Vec::new()).collect();
+    for (i, enc) in encoded.into_iter().enumerate() {
+        shares[i % writers].push(enc);
+    }
     let t = Instant::now();
-    let (a, b) = tokio::join!(
-        load(encoded, plan.clone(), pool.clone()),
-        load(right, plan.clone(), pool.clone())
-    );
-    a?;
-    b?;
+    let mut tasks = Vec::new();
+    for share in shares {
+        let (plan, pool) = (plan.clone(), pool.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.get_conn().await?;
+            for enc in &share {
+                conn.query_drop("START TRANSACTION").await?;
+                match format {
+                    RowFormat::Tsv => load_rows(&mut conn, &plan, &enc.rows).await?,
+                    RowFormat::Sql => insert_rows(&mut conn, &plan, enc, 4 << 20).await?,
+                };
+                conn.query_drop("COMMIT").await?;
+            }
+            Ok::<_, mysql_async::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
     let rate = rows as f64 / t.elapsed().as_secs_f64();
     pool.disconnect().await?;
     Ok(rate)

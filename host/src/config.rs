@@ -173,7 +173,7 @@ pub enum FieldType {
 }
 
 fn default_writers() -> usize {
-    2
+    4
 }
 fn default_queue() -> usize {
     4
