@@ -386,6 +386,12 @@ pub async fn run(args: &GenArgs, progress: bool) -> anyhow::Result<Summary> {
         .set("queue.buffering.max.kbytes", "262144")
         .create_with_context(GenContext(delivery.clone()))
         .context("creating the Kafka producer")?;
+    // Connect and learn the topic's leaders before the first event is stamped, so
+    // that the producer's start-up is not counted in the events' freshness.
+    producer
+        .client()
+        .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
+        .with_context(|| format!("reading metadata of {} from {}", args.topic, args.brokers))?;
     let bar = if progress {
         indicatif::ProgressBar::new(args.count)
     } else {
