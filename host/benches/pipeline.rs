@@ -352,7 +352,7 @@ async fn raw_load(
             dead_letter_cap: 16384,
             format,
         };
-        encode(&plan, b, 0, ctx, &HashMap::new(), &mut enc);
+        encode(&plan, b, 0, ctx, &HashMap::new(), None, &mut enc);
         encoded.push(enc);
     }
     let rows: usize = encoded.iter().map(|e| e.row_ends.len()).sum();

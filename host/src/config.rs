@@ -44,6 +44,9 @@ pub struct Config {
     /// How to reach SingleStore (or a MySQL-protocol stand-in).
     #[serde(default)]
     pub singlestore: SinkConfig,
+    /// Where plugins are found.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
     /// The pipelines this process runs, each its own consumer group.
     #[serde(rename = "pipeline", default)]
     pub pipelines: Vec<PipelineConfig>,
@@ -63,6 +66,65 @@ pub struct KafkaConfig {
     /// Example: `properties = { "session.timeout.ms" = "6000" }`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// The plugin folder: step `plugin = "NAME"` loads `NAME.wasm` from here.
+    /// Relative to the configuration file. Example: `dir = "plugins.d"`.
+    pub dir: Option<PathBuf>,
+}
+
+/// One `[[pipeline.step]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// The plugin's name: `NAME.wasm` in the plugin folder.
+    pub plugin: String,
+    /// Passed to the plugin's `init`, as strings. Example: `config = { actions = "click,save" }`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// The step's sandbox limits.
+    #[serde(default)]
+    pub limits: StepLimits,
+}
+
+/// `limits = { ... }` of a step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepLimits {
+    /// Memory cap per instance, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: usize,
+    /// Wall-clock budget per event, in microseconds; a call may take this times
+    /// its batch size.
+    #[serde(default = "default_event_budget_us")]
+    pub event_budget_us: u64,
+    /// The smallest deadline of a call, in milliseconds.
+    #[serde(default = "default_min_deadline_ms")]
+    pub min_deadline_ms: u64,
+}
+
+impl Default for StepLimits {
+    fn default() -> Self {
+        StepLimits {
+            memory_mb: default_memory_mb(),
+            event_budget_us: default_event_budget_us(),
+            min_deadline_ms: default_min_deadline_ms(),
+        }
+    }
+}
+
+fn default_memory_mb() -> usize {
+    128
+}
+fn default_event_budget_us() -> u64 {
+    200
+}
+fn default_min_deadline_ms() -> u64 {
+    100
 }
 
 /// `[singlestore]`
@@ -123,6 +185,9 @@ pub struct PipelineConfig {
     /// every mapped field must be declared and its type must suit its column.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldType>,
+    /// The chain: filters and enrichers run in order between source and sink.
+    #[serde(rename = "step", default)]
+    pub steps: Vec<StepConfig>,
     /// Table column = event field, or one of the record's own properties:
     /// `@topic`, `@partition`, `@offset`, `@timestamp` (Kafka's, in ms), `@key`,
     /// `@ingested_at` (when the batch was written, in ms).
@@ -335,6 +400,23 @@ impl Config {
             if p.max_record_bytes == 0 {
                 return Err((key("max_record_bytes"), "must be at least 1".into()));
             }
+            for (n, step) in p.steps.iter().enumerate() {
+                if !is_identifier(&step.plugin, false) {
+                    return Err((
+                        key(&format!("step[{n}].plugin")),
+                        format!(
+                            "`{}` is not a plugin name (letters, digits, `-` and `_`)",
+                            step.plugin
+                        ),
+                    ));
+                }
+                if step.limits.memory_mb == 0 || step.limits.event_budget_us == 0 {
+                    return Err((
+                        key(&format!("step[{n}].limits")),
+                        "limits must be above 0".into(),
+                    ));
+                }
+            }
             if p.columns.is_empty() {
                 return Err((key("columns"), "maps no column".into()));
             }
@@ -355,7 +437,10 @@ impl Config {
                     }
                 } else if source.is_empty() {
                     return Err((ckey, "names no field".into()));
-                } else if !p.fields.is_empty() && !p.fields.contains_key(source) {
+                } else if !p.fields.is_empty()
+                    && p.steps.is_empty()
+                    && !p.fields.contains_key(source)
+                {
                     return Err((
                         ckey,
                         format!("field `{source}` is not declared in pipeline[{i}].fields"),
@@ -393,6 +478,16 @@ impl Config {
                 message: format!("`kafka.brokers` is not set and ${BROKERS_ENV} is empty"),
             }),
         }
+    }
+
+    /// The plugin folder, resolved against the file's folder (default: `plugins.d`).
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.resolve(
+            self.plugins
+                .dir
+                .as_deref()
+                .unwrap_or(Path::new("plugins.d")),
+        )
     }
 
     /// The pipeline called `name`.

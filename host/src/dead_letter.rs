@@ -6,7 +6,7 @@ use crate::batch::{sha256_hex, Batch};
 use crate::sql::{push_bytes_literal, push_str_literal};
 
 /// Where in the pipeline an event was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
     /// Before decoding: the record is over the size limit.
     Source,
@@ -14,14 +14,17 @@ pub enum Stage {
     Decode,
     /// A value does not fit its column, or the database refused the row.
     Sink,
+    /// A step of the chain refused the event or failed on it (`step:NAME`).
+    Step(String),
 }
 
 impl Stage {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Stage::Source => "source",
             Stage::Decode => "decode",
             Stage::Sink => "sink",
+            Stage::Step(label) => label,
         }
     }
 }

@@ -9,14 +9,17 @@
 //! [`config`] reads `weir.toml`; [`gen`] produces realistic engagement events.
 
 pub mod batch;
+pub mod chain;
 pub mod claim;
 pub mod config;
 pub mod convert;
 pub mod db;
 pub mod dead_letter;
 pub mod gen;
+pub mod offline;
 pub mod offsets;
 pub mod pipeline;
+pub mod plugin;
 pub mod sink;
 pub mod source;
 pub mod sql;

@@ -43,6 +43,23 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Run a pipeline's chain offline over events in a JSON-lines file.
+    Test {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The pipeline (default: the only one).
+        #[arg(short, long)]
+        pipeline: Option<String>,
+        /// Events, one JSON object per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Write dead letters here as JSON lines (default: stderr, prefixed `dead letter: `).
+        #[arg(long)]
+        dead_letters: Option<PathBuf>,
+        /// Compare kept events, then dead letters, with this file; fail on a difference.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+    },
     /// Produce realistic Pinterest engagement events into Kafka.
     Gen(gen::GenArgs),
     /// Show or set a pipeline's stored offsets.
@@ -117,6 +134,13 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Offsets { command } => offsets(command).await,
+            Command::Test {
+                config,
+                pipeline,
+                input,
+                dead_letters,
+                expect,
+            } => test(config, pipeline, input, dead_letters, expect),
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -216,6 +240,78 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
             std::process::exit(130);
         }
     }
+}
+
+fn test(
+    path: PathBuf,
+    pipeline: Option<String>,
+    input: PathBuf,
+    dead_letters: Option<PathBuf>,
+    expect: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let config = Config::load(&path)?;
+    let p = pick_pipeline(&config, pipeline.as_deref())?;
+    let report = tokio::task::block_in_place(|| weir::offline::run(&config, p, &input))?;
+    let mut stdout = std::io::stdout().lock();
+    for line in &report.kept {
+        writeln!(stdout, "{line}")?;
+    }
+    drop(stdout);
+    match &dead_letters {
+        Some(file) => std::fs::write(
+            file,
+            report
+                .dead_letters
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        )
+        .with_context(|| format!("writing {}", file.display()))?,
+        None => {
+            for l in &report.dead_letters {
+                eprintln!("dead letter: {l}");
+            }
+        }
+    }
+    for (name, st) in &report.steps {
+        let per_event = st.time.as_nanos() / u128::from(st.events_in.max(1));
+        eprintln!(
+            "step {name}: in {}, kept {}, dropped {}, dead letters {}, faults {}, {per_event} ns/event",
+            st.events_in, st.kept, st.dropped, st.dead_letters, st.faults
+        );
+    }
+    eprintln!(
+        "{} events: {} kept, {} dead letters; chain {} ns/event",
+        report.events,
+        report.kept.len(),
+        report.dead_letters.len(),
+        report.chain_nanos / report.events.max(1) as u128
+    );
+    if let Some(expected) = expect {
+        let want = std::fs::read_to_string(&expected)
+            .with_context(|| format!("reading {}", expected.display()))?;
+        let want: Vec<&str> = want.lines().collect();
+        let got: Vec<&str> = report
+            .kept
+            .iter()
+            .chain(&report.dead_letters)
+            .map(String::as_str)
+            .collect();
+        if let Some(n) = (0..want.len().max(got.len())).find(|&n| want.get(n) != got.get(n)) {
+            bail!(
+                "output differs from {} at line {}:\n  expected: {}\n  got:      {}\n({} lines expected, {} produced)",
+                expected.display(),
+                n + 1,
+                want.get(n).unwrap_or(&"<nothing>"),
+                got.get(n).unwrap_or(&"<nothing>"),
+                want.len(),
+                got.len()
+            );
+        }
+        eprintln!("output matches {}", expected.display());
+    }
+    Ok(())
 }
 
 fn pick_pipeline<'c>(

@@ -23,6 +23,8 @@ pub struct Prepared {
     pub brokers: String,
     pub properties: Vec<(String, String)>,
     pub method: crate::config::WriteMethod,
+    /// The chain's steps, loaded and checked.
+    pub steps: Vec<Arc<crate::chain::StepSpec>>,
 }
 
 /// Checks the database side of every pipeline before anything is consumed:
@@ -41,11 +43,23 @@ pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepare
     db::ensure_own_tables(&mut conn)
         .await
         .context("creating weir_offsets and weir_dead_letters")?;
+    let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
+        Some(crate::plugin::Runtime::new(
+            crate::plugin::Runtime::default_cache_dir(),
+        )?)
+    } else {
+        None
+    };
     let mut out = Vec::new();
     for p in &config.pipelines {
         let plan = TablePlan::load(&mut conn, p)
             .await
             .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?;
+        let steps = match &runtime {
+            Some(rt) => crate::chain::load_steps(rt, &config.plugin_dir(), &p.steps)
+                .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?,
+            None => Vec::new(),
+        };
         out.push(Prepared {
             config: p.clone(),
             plan: Arc::new(plan),
@@ -57,6 +71,7 @@ pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepare
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             method: config.singlestore.write_method,
+            steps,
         });
     }
     Ok(out)
@@ -71,6 +86,14 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..c.writers {
+        let chain = if p.steps.is_empty() {
+            None
+        } else {
+            Some(
+                crate::chain::Chain::new(&p.steps)
+                    .with_context(|| format!("pipeline `{}`", c.name))?,
+            )
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(c.queue);
         senders.push(tx);
         let writer = Writer::new(
@@ -83,6 +106,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
             c.dead_letter_payload_cap,
             claims.clone(),
             notes_tx.clone(),
+            chain,
         );
         tasks.push(tokio::spawn(writer.run(rx)));
     }

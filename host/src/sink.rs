@@ -23,6 +23,7 @@ use mysql_async::{Conn, Pool};
 use tracing::{debug, error, info, warn};
 
 use crate::batch::Batch;
+use crate::chain::{Chain, ChainError, ChainOutput, Outcome};
 use crate::claim::Claims;
 use crate::config::{FieldType, PipelineConfig, WriteMethod};
 use crate::convert::{convert, CellError, Decoder, SqlType};
@@ -266,10 +267,13 @@ pub struct Encoded {
     /// The batch index of row r.
     pub row_events: Vec<usize>,
     pub dead: Vec<DeadLetter>,
+    /// Events a filter dropped.
+    pub filtered: u64,
 }
 
 impl Encoded {
     pub fn clear(&mut self) {
+        self.filtered = 0;
         self.rows.clear();
         self.row_ends.clear();
         self.row_events.clear();
@@ -293,14 +297,24 @@ pub struct EncodeContext<'a> {
     pub format: RowFormat,
 }
 
-/// Turns records `start..` of `batch` into rows or dead letters. `refused` holds
-/// events the database refused in an earlier attempt, with its reason.
+/// What the chain made of a batch, for [`encode`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChainView<'a> {
+    pub output: &'a ChainOutput,
+    /// `step:NAME` per step.
+    pub stages: &'a [String],
+}
+
+/// Turns records `start..` of `batch` into rows, filter drops or dead letters.
+/// `refused` holds events the database refused in an earlier attempt, with its
+/// reason; `chain`, what the steps decided and added.
 pub fn encode(
     plan: &TablePlan,
     batch: &Batch,
     start: usize,
     ctx: EncodeContext<'_>,
     refused: &HashMap<usize, String>,
+    chain: Option<ChainView<'_>>,
     out: &mut Encoded,
 ) {
     out.clear();
@@ -333,6 +347,19 @@ pub fn encode(
             out.dead.push(dead(Stage::Decode, e.to_string()));
             continue;
         }
+        let additions = match chain.map(|c| (c, &c.output.outcomes[i])) {
+            Some((_, Outcome::Filtered { .. })) => {
+                out.filtered += 1;
+                continue;
+            }
+            Some((c, Outcome::Dead { step, reason })) => {
+                out.dead
+                    .push(dead(Stage::Step(c.stages[*step].clone()), reason.clone()));
+                continue;
+            }
+            Some((c, Outcome::Pass)) => Some(&c.output.additions[i]),
+            None => None,
+        };
         let row_start = out.rows.len();
         match ctx.format {
             RowFormat::Tsv => {}
@@ -342,7 +369,15 @@ pub fn encode(
         for (n, col) in plan.columns.iter().enumerate() {
             scratch.clear();
             let raw: Option<&str> = match col.source {
-                ColumnSource::Field(slot) => slots[slot].map(|r| r.get()),
+                ColumnSource::Field(slot) => {
+                    match additions.and_then(|a| a.get(&plan.decoder.names()[slot])) {
+                        Some(v) => {
+                            let _ = write!(scratch, "{v}");
+                            Some(scratch.as_str())
+                        }
+                        None => slots[slot].map(|r| r.get()),
+                    }
+                }
                 ColumnSource::Topic => {
                     json_string(&mut scratch, ctx.topic);
                     Some(&scratch)
@@ -453,6 +488,8 @@ pub struct Writer {
     pub dead_letter_cap: usize,
     pub claims: Claims,
     pub notes: std::sync::mpsc::Sender<Note>,
+    chain: Option<Chain>,
+    stages: Vec<String>,
     conn: Option<Conn>,
     enc: Encoded,
 }
@@ -482,8 +519,15 @@ impl Writer {
         dead_letter_cap: usize,
         claims: Claims,
         notes: std::sync::mpsc::Sender<Note>,
+        chain: Option<Chain>,
     ) -> Writer {
+        let stages = chain
+            .as_ref()
+            .map(|c| (0..c.names().len()).map(|s| c.stage(s)).collect())
+            .unwrap_or_default();
         Writer {
+            chain,
+            stages,
             pool,
             plan,
             offsets,
@@ -529,8 +573,17 @@ impl Writer {
             return;
         };
         let expected = claim.expected;
-        let mut refused: HashMap<usize, String> = HashMap::new();
         let mut backoff = Backoff::new();
+        let chained = match self.run_chain(batch, start, &mut backoff).await {
+            Some(out) => out,
+            None => return,
+        };
+        let stages = self.stages.clone();
+        let chain_view = chained.as_ref().map(|output| ChainView {
+            output,
+            stages: &stages,
+        });
+        let mut refused: HashMap<usize, String> = HashMap::new();
         let mut in_doubt = false;
         let mut use_insert = self.method == WriteMethod::Insert;
         let mut tolerate_warnings = false;
@@ -552,7 +605,7 @@ impl Writer {
                     Ok(Some(stored)) if stored == end => {
                         info!(partition = p, next = end, "an in-doubt commit had landed");
                         // The totals were committed with it; report them as usual.
-                        let totals = self.totals(batch, start, &refused);
+                        let totals = self.totals(batch, start, &refused, chain_view);
                         self.committed(p, generation, end, totals);
                         return;
                     }
@@ -579,11 +632,13 @@ impl Writer {
             let encode_started = std::time::Instant::now();
             let mut enc = std::mem::take(&mut self.enc);
             let ctx = self.context(format);
-            encode(&self.plan, batch, start, ctx, &refused, &mut enc);
+            encode(
+                &self.plan, batch, start, ctx, &refused, chain_view, &mut enc,
+            );
             let encoded_in = encode_started.elapsed();
             let totals = Totals {
                 rows: enc.row_ends.len() as u64,
-                filtered: 0,
+                filtered: enc.filtered,
                 dead_letters: enc.dead.len() as u64,
             };
             let result = self
@@ -622,24 +677,26 @@ impl Writer {
                     self.enc = enc;
                     return;
                 }
-                Ok(Attempt::NeedsDryRun) => match self.dry_run(batch, start, &refused).await {
-                    Ok(bad) if bad.is_empty() => {
-                        warn!(
-                            pipeline = %self.pipeline, partition = p,
-                            "the database warned about a batch but no row is at fault; writing it with INSERT"
-                        );
-                        use_insert = true;
-                        tolerate_warnings = true;
+                Ok(Attempt::NeedsDryRun) => {
+                    match self.dry_run(batch, start, &refused, chain_view).await {
+                        Ok(bad) if bad.is_empty() => {
+                            warn!(
+                                pipeline = %self.pipeline, partition = p,
+                                "the database warned about a batch but no row is at fault; writing it with INSERT"
+                            );
+                            use_insert = true;
+                            tolerate_warnings = true;
+                        }
+                        Ok(bad) => refused.extend(bad),
+                        Err(e) => {
+                            self.retry_later(&mut backoff, p, &e).await;
+                            in_doubt = true;
+                        }
                     }
-                    Ok(bad) => refused.extend(bad),
-                    Err(e) => {
-                        self.retry_later(&mut backoff, p, &e).await;
-                        in_doubt = true;
-                    }
-                },
+                }
                 Err(e) if classify(&e) == ErrorClass::BadRow => {
                     use_insert = true;
-                    match self.dry_run(batch, start, &refused).await {
+                    match self.dry_run(batch, start, &refused, chain_view).await {
                         Ok(bad) => refused.extend(bad),
                         Err(e) => {
                             self.retry_later(&mut backoff, p, &e).await;
@@ -656,21 +713,72 @@ impl Writer {
         }
     }
 
-    fn totals(&mut self, batch: &Batch, start: usize, refused: &HashMap<usize, String>) -> Totals {
+    fn totals(
+        &mut self,
+        batch: &Batch,
+        start: usize,
+        refused: &HashMap<usize, String>,
+        chain: Option<ChainView<'_>>,
+    ) -> Totals {
         let mut enc = std::mem::take(&mut self.enc);
-        encode(
-            &self.plan,
-            batch,
-            start,
-            self.context(RowFormat::Tsv),
-            refused,
-            &mut enc,
-        );
+        let ctx = self.context(RowFormat::Tsv);
+        encode(&self.plan, batch, start, ctx, refused, chain, &mut enc);
         self.enc = enc;
         Totals {
             rows: self.enc.row_ends.len() as u64,
-            filtered: 0,
+            filtered: self.enc.filtered,
             dead_letters: self.enc.dead.len() as u64,
+        }
+    }
+
+    /// Runs the chain over the batch (if there is one), retrying with backoff while
+    /// a plugin asks to retry later or an instance cannot be rebuilt. `None`: the
+    /// partition was revoked meanwhile.
+    async fn run_chain(
+        &mut self,
+        batch: &Batch,
+        start: usize,
+        backoff: &mut Backoff,
+    ) -> Option<Option<ChainOutput>> {
+        let Some(chain) = self.chain.as_mut() else {
+            return Some(None);
+        };
+        // Events the sink will dead-letter anyway are not shown to the steps.
+        let mut skip = vec![false; batch.len()];
+        for s in skip.iter_mut().take(start) {
+            *s = true;
+        }
+        for o in &batch.oversized {
+            skip[o.index] = true;
+        }
+        let mut slots = Vec::new();
+        for (i, s) in skip.iter_mut().enumerate() {
+            if !*s
+                && self
+                    .plan
+                    .decoder
+                    .decode(batch.payload(i), &mut slots)
+                    .is_err()
+            {
+                *s = true;
+            }
+        }
+        loop {
+            self.claims.current(batch.partition, batch.generation)?;
+            let topic = self.offsets.topic().to_owned();
+            let result = tokio::task::block_in_place(|| chain.run(&topic, batch, &skip));
+            match result {
+                Ok(out) => return Some(Some(out)),
+                Err(ChainError::RetryLater { plugin, reason }) => {
+                    warn!(pipeline = %self.pipeline, partition = batch.partition, plugin = %plugin,
+                          "plugin asked to retry the batch later: {reason}");
+                }
+                Err(ChainError::Plugin(e)) => {
+                    error!(pipeline = %self.pipeline, partition = batch.partition,
+                           "cannot rebuild a plugin instance, will retry: {e}");
+                }
+            }
+            backoff.wait().await;
         }
     }
 
@@ -771,16 +879,11 @@ impl Writer {
         batch: &Batch,
         start: usize,
         refused: &HashMap<usize, String>,
+        chain: Option<ChainView<'_>>,
     ) -> Result<HashMap<usize, String>, mysql_async::Error> {
         let mut enc = Encoded::default();
-        encode(
-            &self.plan,
-            batch,
-            start,
-            self.context(RowFormat::Sql),
-            refused,
-            &mut enc,
-        );
+        let ctx = self.context(RowFormat::Sql);
+        encode(&self.plan, batch, start, ctx, refused, chain, &mut enc);
         let head = self.plan.insert_head().to_owned();
         let conn = self.conn().await?;
         let mut bad = HashMap::new();

@@ -71,6 +71,7 @@ fn stale_owner_late_batch_is_fenced() {
                 1024,
                 claims.clone(),
                 tx.clone(),
+                None,
             )
         };
         let (mut old, mut new) = (writer(&old_claims), writer(&new_claims));

@@ -15,4 +15,5 @@ mod config_errors;
 mod dead_letters;
 mod faults;
 mod fencing;
+mod plugins;
 mod runs;

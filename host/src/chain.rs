@@ -1,0 +1,326 @@
+//! The chain: a pipeline's steps run over each batch, between source and sink.
+//!
+//! Each step is one call per batch (or per part of a batch, see below) into the
+//! step's plugin instance. A filter keeps or drops events; an enricher adds
+//! fields, kept per event as a JSON object merged over the steps. Either may
+//! reject events, which become dead letters with the plugin's reason.
+//!
+//! Containment: when a call traps (panic, deadline, memory) or answers something
+//! the contract forbids, the instance is rebuilt if the fault poisoned it, and
+//! the events are retried by halves until the ones at fault are alone; those
+//! become dead letters whose reason names the kind of fault, the guest's words,
+//! and the plugin's name and hash. The other events of the batch flow on. A
+//! looping event costs about log2(batch) deadlines, each shorter than the last.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::batch::Batch;
+use crate::plugin::{Fault, Instance, Kind, Limits, Plugin, PluginError, RetryLater, WitBatch};
+
+/// One configured step: a plugin, its config and its limits.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub plugin: Plugin,
+    pub config: Vec<(String, String)>,
+    pub limits: Limits,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It went through every step.
+    Pass,
+    /// A filter dropped it (counted, not written).
+    Filtered { step: usize },
+    /// A step refused it or failed on it: a dead letter.
+    Dead { step: usize, reason: String },
+}
+
+/// Per step: events in, kept, dropped, dead letters, time spent.
+#[derive(Debug, Clone, Default)]
+pub struct StepStats {
+    pub events_in: u64,
+    pub kept: u64,
+    pub dropped: u64,
+    pub dead_letters: u64,
+    pub faults: u64,
+    pub time: Duration,
+}
+
+/// The chain's answer for a batch.
+#[derive(Debug, Default)]
+pub struct ChainOutput {
+    /// Per event of the batch.
+    pub outcomes: Vec<Outcome>,
+    /// Per event, the fields the steps added (empty: none).
+    pub additions: Vec<Map<String, Value>>,
+}
+
+/// A worker's instances of a chain's steps.
+pub struct Chain {
+    steps: Vec<(Arc<StepSpec>, Instance)>,
+    pub stats: Vec<StepStats>,
+}
+
+/// Why a chain could not run a batch now.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A plugin asked for the batch to be retried later.
+    #[error("plugin `{plugin}` asked to retry later: {reason}")]
+    RetryLater { plugin: String, reason: String },
+    /// An instance could not be rebuilt after a fault.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+impl Chain {
+    /// Instantiates every step (calling `init` with its config).
+    pub fn new(specs: &[Arc<StepSpec>]) -> Result<Chain, PluginError> {
+        let mut steps = Vec::new();
+        for spec in specs {
+            let inst = spec.plugin.instantiate(spec.limits, &spec.config)?;
+            steps.push((spec.clone(), inst));
+        }
+        Ok(Chain {
+            stats: vec![StepStats::default(); steps.len()],
+            steps,
+        })
+    }
+
+    /// The steps' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|(s, _)| s.plugin.name.clone())
+            .collect()
+    }
+
+    /// The step label a dead letter carries: `step:NAME`.
+    pub fn stage(&self, step: usize) -> String {
+        format!("step:{}", self.steps[step].0.plugin.name)
+    }
+
+    /// Runs every step over the events of `batch` not in `skip`.
+    pub fn run(
+        &mut self,
+        topic: &str,
+        batch: &Batch,
+        skip: &[bool],
+    ) -> Result<ChainOutput, ChainError> {
+        let n = batch.len();
+        let mut out = ChainOutput {
+            outcomes: vec![Outcome::Pass; n],
+            additions: vec![Map::new(); n],
+        };
+        let mut alive: Vec<usize> = (0..n)
+            .filter(|&i| !skip.get(i).copied().unwrap_or(false))
+            .collect();
+        for step in 0..self.steps.len() {
+            if alive.is_empty() {
+                break;
+            }
+            let started = Instant::now();
+            self.stats[step].events_in += alive.len() as u64;
+            self.run_step(step, topic, batch, &alive, &mut out)?;
+            alive.retain(|&i| out.outcomes[i] == Outcome::Pass);
+            let st = &mut self.stats[step];
+            st.kept += alive.len() as u64;
+            st.time += started.elapsed();
+        }
+        Ok(out)
+    }
+
+    fn run_step(
+        &mut self,
+        step: usize,
+        topic: &str,
+        batch: &Batch,
+        idx: &[usize],
+        out: &mut ChainOutput,
+    ) -> Result<(), ChainError> {
+        let wit = wit_batch(topic, batch, idx, &out.additions);
+        let (spec, inst) = &mut self.steps[step];
+        let kind = spec.plugin.kind;
+        let answer = match kind {
+            Kind::Filter => inst.keep(&wit).map(|r| r.map(Answer::Keep)),
+            Kind::Enricher => inst.enrich(&wit).map(|r| r.map(Answer::Add)),
+        };
+        match answer {
+            Ok(Ok(Answer::Keep((keep, rejected)))) => {
+                for (k, &i) in keep.iter().zip(idx) {
+                    if !k {
+                        out.outcomes[i] = Outcome::Filtered { step };
+                        self.stats[step].dropped += 1;
+                    }
+                }
+                self.reject(step, idx, rejected, out);
+                Ok(())
+            }
+            Ok(Ok(Answer::Add(add))) => {
+                let mut start = 0usize;
+                for (&end, &i) in add.field_ends.iter().zip(idx) {
+                    let end = end as usize;
+                    let bytes = &add.fields[start..end];
+                    start = end;
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(bytes) {
+                        out.additions[i].extend(fields);
+                    }
+                }
+                self.reject(step, idx, add.rejected, out);
+                Ok(())
+            }
+            Ok(Err(RetryLater { reason })) => Err(ChainError::RetryLater {
+                plugin: spec.plugin.name.clone(),
+                reason,
+            }),
+            Err(fault) => {
+                self.stats[step].faults += 1;
+                if fault.poisons() {
+                    let config = spec.config.clone();
+                    inst.rebuild(&config)?;
+                }
+                if idx.len() == 1 {
+                    let reason = fault_reason(&spec.plugin, &fault);
+                    out.outcomes[idx[0]] = Outcome::Dead { step, reason };
+                    self.stats[step].dead_letters += 1;
+                    return Ok(());
+                }
+                let (left, right) = idx.split_at(idx.len() / 2);
+                self.run_step(step, topic, batch, left, out)?;
+                self.run_step(step, topic, batch, right, out)
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        step: usize,
+        idx: &[usize],
+        rejected: Vec<crate::plugin::Rejection>,
+        out: &mut ChainOutput,
+    ) {
+        let name = &self.steps[step].0.plugin.name;
+        for r in rejected {
+            let i = idx[r.index as usize];
+            if out.outcomes[i] == Outcome::Pass {
+                self.stats[step].dead_letters += 1;
+            }
+            out.outcomes[i] = Outcome::Dead {
+                step,
+                reason: format!("rejected by `{name}`: {}", r.reason),
+            };
+        }
+    }
+}
+
+enum Answer {
+    Keep(crate::plugin::Keep),
+    Add(crate::plugin::Additions),
+}
+
+/// `plugin `NAME` (sha256 0123456789ab) panic: boom`.
+pub fn fault_reason(plugin: &Plugin, fault: &Fault) -> String {
+    format!(
+        "plugin `{}` (sha256 {}) {}",
+        plugin.name,
+        plugin.short_hash(),
+        fault.reason()
+    )
+}
+
+/// The events `idx` of `batch` as the WIT batch, with the fields set so far.
+fn wit_batch(
+    topic: &str,
+    batch: &Batch,
+    idx: &[usize],
+    additions: &[Map<String, Value>],
+) -> WitBatch {
+    let mut w = WitBatch {
+        topic: topic.to_owned(),
+        payloads: Vec::with_capacity(idx.len() * 256),
+        payload_ends: Vec::with_capacity(idx.len()),
+        keys: Vec::new(),
+        key_ends: Vec::with_capacity(idx.len()),
+        fields: Vec::new(),
+        field_ends: Vec::with_capacity(idx.len()),
+        timestamps_ms: Vec::with_capacity(idx.len()),
+        partitions: Vec::with_capacity(idx.len()),
+        offsets: Vec::with_capacity(idx.len()),
+    };
+    for &i in idx {
+        w.payloads.extend_from_slice(batch.payload(i));
+        w.payload_ends.push(w.payloads.len() as u32);
+        w.keys.extend_from_slice(batch.key(i).unwrap_or_default());
+        w.key_ends.push(w.keys.len() as u32);
+        if !additions[i].is_empty() {
+            let _ = serde_json::to_writer(&mut w.fields, &additions[i]);
+        }
+        w.field_ends.push(w.fields.len() as u32);
+        w.timestamps_ms.push(batch.timestamps[i]);
+        w.partitions.push(batch.partition);
+        w.offsets.push(batch.offsets[i]);
+    }
+    w
+}
+
+/// Loads the steps of a pipeline from the plugin folder: `NAME.wasm` for each
+/// step, its world found by trying filter then enricher, and its `describe`
+/// checked against its name (an instance is made and `init` called, so a bad
+/// config fails here, before anything is consumed).
+pub fn load_steps(
+    runtime: &crate::plugin::Runtime,
+    dir: &std::path::Path,
+    steps: &[crate::config::StepConfig],
+) -> Result<Vec<Arc<StepSpec>>, PluginError> {
+    let mut out = Vec::new();
+    for step in steps {
+        let path = dir.join(format!("{}.wasm", step.plugin));
+        let plugin = match runtime.load(&path, Kind::Filter) {
+            Ok(p) => p,
+            Err(PluginError::World { .. }) => {
+                runtime.load(&path, Kind::Enricher).map_err(|e| match e {
+                    PluginError::World { path, message, .. } => PluginError::World {
+                        path,
+                        kind: Kind::Enricher,
+                        message: format!("neither a filter nor an enricher: {message}"),
+                    },
+                    other => other,
+                })?
+            }
+            Err(e) => return Err(e),
+        };
+        let spec = StepSpec {
+            plugin,
+            config: step
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            limits: Limits {
+                memory_bytes: step.limits.memory_mb << 20,
+                event_budget: Duration::from_micros(step.limits.event_budget_us),
+                min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
+            },
+        };
+        let mut probe = spec.plugin.instantiate(spec.limits, &spec.config)?;
+        let described = probe.describe().map_err(|f| PluginError::Trap {
+            name: spec.plugin.name.clone(),
+            message: format!("in describe: {}", f.reason()),
+        })?;
+        if described.name != step.plugin {
+            return Err(PluginError::Name {
+                name: step.plugin.clone(),
+                path,
+                described: described.name,
+            });
+        }
+        out.push(Arc::new(spec));
+    }
+    Ok(out)
+}

@@ -1,0 +1,290 @@
+//! The plugin runtime: hostile guests are contained, their events become dead
+//! letters with the exact reason, and the good events of the same batch flow on,
+//! offline in `weir test` and in `weir run` against the real services.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{serial, short_hash, weir_bin, Scenario, Settings};
+
+/// Every hostile filter in one chain, each with one victim event among good ones.
+const HOSTILE_CHAIN: &str = r#"
+  [[pipeline.step]]
+  plugin = "panics"
+  [[pipeline.step]]
+  plugin = "loops"
+  [[pipeline.step]]
+  plugin = "allocates"
+  limits = { memory_mb = 32 }
+  [[pipeline.step]]
+  plugin = "short"
+  [[pipeline.step]]
+  plugin = "files"
+  [[pipeline.step]]
+  plugin = "sockets"
+  [[pipeline.step]]
+  plugin = "sleeps"
+  [[pipeline.step]]
+  plugin = "slow"
+  [[pipeline.step]]
+  plugin = "constant"
+  [[pipeline.step]]
+  plugin = "bad-additions"
+"#;
+
+fn event(n: usize, note: &str) -> String {
+    format!(
+        r#"{{"event_id":"{n:024x}","ts":1764000000000,"user_id":{n},"pin_id":{n},"action":"save","app":"web","ip":"81.2.69.142","user_agent":"Mozilla/5.0","note":"{note}"}}"#
+    )
+}
+
+/// The input: good events with one victim per hostile step, at known lines.
+fn input() -> (Vec<String>, Vec<(usize, &'static str)>) {
+    let victims = [
+        (3, "panic"),
+        (7, "loop"),
+        (11, "alloc"),
+        (13, "short"),
+        (17, "file"),
+        (19, "socket"),
+        (23, "bad"),
+        (29, "sleep"),
+    ];
+    let lines = (0..40)
+        .map(|n| {
+            let note = victims
+                .iter()
+                .find(|(at, _)| *at == n)
+                .map_or("ok", |(_, marker)| *marker);
+            event(n, note)
+        })
+        .collect();
+    (lines, victims.to_vec())
+}
+
+/// What each victim's dead letter must say, given the plugin folder.
+fn expected_reason(marker: &str, plugins: &std::path::Path, offset: usize) -> (String, String) {
+    let hash = |name: &str| short_hash(&plugins.join(format!("{name}.wasm")));
+    match marker {
+        "panic" => (
+            "step:panics".into(),
+            format!("plugin `panics` (sha256 {}) panic: boom at offset {offset}", hash("panics")),
+        ),
+        "loop" => (
+            "step:loops".into(),
+            format!("plugin `loops` (sha256 {}) deadline: ran past its 100ms budget", hash("loops")),
+        ),
+        "alloc" => (
+            "step:allocates".into(),
+            format!(
+                "plugin `allocates` (sha256 {}) memory: reached its cap of 32 MiB",
+                hash("allocates")
+            ),
+        ),
+        "short" => (
+            "step:short".into(),
+            format!("plugin `short` (sha256 {}) bad result: 0 results for 1 events", hash("short")),
+        ),
+        "bad" => (
+            "step:bad-additions".into(),
+            format!(
+                "plugin `bad-additions` (sha256 {}) bad result: additions of event 0 are not a JSON object",
+                hash("bad-additions")
+            ),
+        ),
+        "sleep" => (
+            "step:sleeps".into(),
+            format!(
+                "plugin `sleeps` (sha256 {}) blocked: a blocking call to wasi:io/poll@0.2.12 `[method]pollable.block`, which the sandbox refuses",
+                hash("sleeps")
+            ),
+        ),
+        other => panic!("no fixed reason for {other}"),
+    }
+}
+
+#[test]
+fn hostile_guests_are_contained_offline() {
+    let _g = serial();
+    let s = Scenario::new(
+        "offline",
+        Settings {
+            steps: HOSTILE_CHAIN,
+            columns: "  weir_test = \"weir_test\"",
+            ..Settings::default()
+        },
+    );
+    let (lines, victims) = input();
+    let input_file = s.dir.join("events.jsonl");
+    std::fs::write(&input_file, lines.join("\n")).expect("input");
+    let dl_file = s.dir.join("dead.jsonl");
+    let out = Command::new(weir_bin())
+        .args(["test", "-c"])
+        .arg(&s.config)
+        .arg("--input")
+        .arg(&input_file)
+        .arg("--dead-letters")
+        .arg(&dl_file)
+        .output()
+        .expect("weir test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "weir test failed: {stderr}");
+    let kept: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("kept line is JSON"))
+        .collect();
+    assert_eq!(kept.len(), 40 - victims.len(), "{stderr}");
+    for k in &kept {
+        assert_eq!(k["note"], "ok");
+        assert_eq!(
+            k["weir_test"], "ok",
+            "the enrichers' field reached every kept event"
+        );
+    }
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dl_file)
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead letter is JSON"))
+        .collect();
+    assert_eq!(dead.len(), victims.len(), "{dead:?}");
+    let plugins = s.dir.join("plugins");
+    for (offset, marker) in &victims {
+        let d = dead
+            .iter()
+            .find(|d| d["offset"] == *offset)
+            .unwrap_or_else(|| panic!("no dead letter for the {marker} victim: {dead:?}"));
+        let (stage, reason) = (d["stage"].as_str().unwrap(), d["reason"].as_str().unwrap());
+        match *marker {
+            "file" => {
+                assert_eq!(stage, "step:files");
+                assert!(
+                    reason.starts_with("rejected by `files`: open /etc/passwd: "),
+                    "{reason}"
+                );
+            }
+            "socket" => {
+                assert_eq!(stage, "step:sockets");
+                assert!(
+                    reason.starts_with("rejected by `sockets`: connect 127.0.0.1:9092: "),
+                    "{reason}"
+                );
+            }
+            m => {
+                let (want_stage, want_reason) = expected_reason(m, &plugins, *offset);
+                assert_eq!((stage, reason), (want_stage.as_str(), want_reason.as_str()));
+            }
+        }
+    }
+    assert!(stderr.contains("step panics: in 40, kept 39"), "{stderr}");
+}
+
+#[test]
+fn expect_fails_on_a_difference() {
+    let _g = serial();
+    let s = Scenario::new(
+        "expect",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"constant\"\n",
+            ..Settings::default()
+        },
+    );
+    let input_file = s.dir.join("events.jsonl");
+    std::fs::write(
+        &input_file,
+        format!("{}\n{}\n", event(1, "ok"), event(2, "ok")),
+    )
+    .unwrap();
+    let run = |expect: &std::path::Path| {
+        Command::new(weir_bin())
+            .args(["test", "-c"])
+            .arg(&s.config)
+            .arg("--input")
+            .arg(&input_file)
+            .arg("--expect")
+            .arg(expect)
+            .output()
+            .expect("weir test")
+    };
+    let good = s.dir.join("good.jsonl");
+    let mut first: serde_json::Value = serde_json::from_str(&event(1, "ok")).unwrap();
+    first["weir_test"] = "constant".into();
+    let mut second: serde_json::Value = serde_json::from_str(&event(2, "ok")).unwrap();
+    second["weir_test"] = "constant".into();
+    std::fs::write(&good, format!("{first}\n{second}\n")).unwrap();
+    let out = run(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = s.dir.join("bad.jsonl");
+    std::fs::write(&bad, format!("{first}\n")).unwrap();
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("output differs from") && stderr.contains("at line 2"),
+        "{stderr}"
+    );
+}
+
+/// The chain in `weir run` against Kafka and MariaDB: an enricher's field lands
+/// in its column, a filter's drops are counted, a panicking step's victims are
+/// dead letters, and the totals still add up to what was produced.
+#[test]
+fn chain_runs_exactly_once_against_the_services() {
+    let _g = serial();
+    let s = Scenario::new(
+        "chain",
+        Settings {
+            partitions: 2,
+            steps: "  [[pipeline.step]]\n  plugin = \"drops-bots\"\n  [[pipeline.step]]\n  plugin = \"panics\"\n  [[pipeline.step]]\n  plugin = \"constant\"\n",
+            columns: "  weir_test = \"weir_test\"",
+            ..Settings::default()
+        },
+    );
+    s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL");
+    let weir = s.start("chain");
+    let summary = s.gen(20_000, 0, &["--bot-share", "0.1"]);
+    // A few events that make the `panics` step panic.
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", crate::support::BROKERS)
+        .create()
+        .expect("producer");
+    for n in 0..5 {
+        let payload = event(100 + n, "panic");
+        producer
+            .send(
+                rdkafka::producer::BaseRecord::<str, str>::to(&s.topic)
+                    .key("k")
+                    .payload(&payload),
+            )
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    let produced = summary.produced + 5;
+    s.wait_accounted(produced, Duration::from_secs(120));
+    assert!(weir.stop(Duration::from_secs(30)).success());
+    let acc = s.assert_exactly_once(produced);
+    assert!(acc.filtered > 0, "the bot filter dropped nothing");
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM engagement WHERE user_agent LIKE '%bot%'"),
+        0,
+        "a bot event was written"
+    );
+    assert_eq!(
+        s.count(
+            "SELECT COUNT(*) FROM engagement WHERE weir_test IS NULL OR weir_test <> 'constant'"
+        ),
+        0,
+        "a row lacks the enricher's field"
+    );
+    let panics = s.count(&format!(
+        "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}' AND stage = 'step:panics' \
+         AND reason LIKE 'plugin `panics` (sha256 %) panic: boom at offset %'",
+        s.topic
+    ));
+    assert_eq!(panics, 5);
+    assert_eq!(acc.dead_letters as u64, summary.bad() + 5);
+}

@@ -1,0 +1,35 @@
+//! sockets: connects to 127.0.0.1:9092 for events holding "socket" (must cause: a rejection naming the refusal).
+wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
+
+use exports::weir::plugin::filter::Guest;
+use weir::plugin::types::{Batch, Description, Rejection, RetryLater};
+#[allow(unused_imports)]
+use weir_test_guests::payload_has;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn describe() -> Description {
+        Description { name: "sockets".replace('_', "-"), version: "1.0.0".into(), reads: vec![], writes: vec![] }
+    }
+
+    fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
+        let mut rejected = Vec::new();
+        for i in 0..events.offsets.len() {
+            if payload_has(&events.payloads, &events.payload_ends, i, "socket") {
+                let reason = match std::net::TcpStream::connect("127.0.0.1:9092") {
+                    Ok(_) => "connected to 127.0.0.1:9092".to_string(),
+                    Err(e) => format!("connect 127.0.0.1:9092: {e}"),
+                };
+                rejected.push(Rejection { index: i as u32, reason });
+            }
+        }
+        Ok((vec![true; events.offsets.len()], rejected))
+    }
+}
+
+export!(Plugin);
