@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             plugin: runtime.load(&dir.join(format!("{name}.wasm")), kind)?,
             config: Vec::new(),
             limits: Limits::default(),
+            files: None,
         }))
     };
     let pass = load("pass", Kind::Filter)?;
@@ -100,7 +101,7 @@ fn main() -> anyhow::Result<()> {
 
     // Rebuilding an instance after a trap.
     let panics = runtime.load(&dir.join("panics.wasm"), Kind::Filter)?;
-    let mut inst = panics.instantiate(Limits::default(), &[])?;
+    let mut inst = panics.instantiate(Limits::default(), &[], None)?;
     let rounds = 200;
     let mut rebuild = Duration::ZERO;
     for _ in 0..rounds {

@@ -26,6 +26,8 @@ pub struct StepSpec {
     pub plugin: Plugin,
     pub config: Vec<(String, String)>,
     pub limits: Limits,
+    /// The private folder of the step's granted files, if any.
+    pub files: Option<std::path::PathBuf>,
 }
 
 /// What became of one event.
@@ -81,7 +83,9 @@ impl Chain {
     pub fn new(specs: &[Arc<StepSpec>]) -> Result<Chain, PluginError> {
         let mut steps = Vec::new();
         for spec in specs {
-            let inst = spec.plugin.instantiate(spec.limits, &spec.config)?;
+            let inst = spec
+                .plugin
+                .instantiate(spec.limits, &spec.config, spec.files.as_deref())?;
             steps.push((spec.clone(), inst));
         }
         Ok(Chain {
@@ -275,11 +279,12 @@ fn wit_batch(
 /// config fails here, before anything is consumed).
 pub fn load_steps(
     runtime: &crate::plugin::Runtime,
-    dir: &std::path::Path,
+    config: &crate::config::Config,
     steps: &[crate::config::StepConfig],
 ) -> Result<Vec<Arc<StepSpec>>, PluginError> {
+    let dir = config.plugin_dir();
     let mut out = Vec::new();
-    for step in steps {
+    for (n, step) in steps.iter().enumerate() {
         let path = dir.join(format!("{}.wasm", step.plugin));
         let plugin = match runtime.load(&path, Kind::Filter) {
             Ok(p) => p,
@@ -295,20 +300,25 @@ pub fn load_steps(
             }
             Err(e) => return Err(e),
         };
+        let mut init: Vec<(String, String)> = step
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let files = stage_files(config, n, step, &mut init)?;
         let spec = StepSpec {
             plugin,
-            config: step
-                .config
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            files,
+            config: init,
             limits: Limits {
                 memory_bytes: step.limits.memory_mb << 20,
                 event_budget: Duration::from_micros(step.limits.event_budget_us),
                 min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
             },
         };
-        let mut probe = spec.plugin.instantiate(spec.limits, &spec.config)?;
+        let mut probe =
+            spec.plugin
+                .instantiate(spec.limits, &spec.config, spec.files.as_deref())?;
         let described = probe.describe().map_err(|f| PluginError::Trap {
             name: spec.plugin.name.clone(),
             message: format!("in describe: {}", f.reason()),
@@ -323,4 +333,44 @@ pub fn load_steps(
         out.push(Arc::new(spec));
     }
     Ok(out)
+}
+
+/// Copies a step's granted files into a private folder (made read-only) and
+/// tells the plugin where they are: `file.NAME = /weir/files/NAME` in its config.
+fn stage_files(
+    config: &crate::config::Config,
+    n: usize,
+    step: &crate::config::StepConfig,
+    init: &mut Vec<(String, String)>,
+) -> Result<Option<std::path::PathBuf>, PluginError> {
+    if step.files.is_empty() {
+        return Ok(None);
+    }
+    let staged = std::env::temp_dir().join(format!(
+        "weir-files-{}-{}-{n}",
+        std::process::id(),
+        step.plugin
+    ));
+    let fail = |path: &std::path::Path, e: std::io::Error| PluginError::Read {
+        path: path.to_owned(),
+        source: e,
+    };
+    std::fs::create_dir_all(&staged).map_err(|e| fail(&staged, e))?;
+    for file in &step.files {
+        let source = config.resolve(file);
+        let name = source
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = staged.join(&name);
+        let _ = std::fs::remove_file(&target);
+        if std::fs::hard_link(&source, &target).is_err() {
+            std::fs::copy(&source, &target).map_err(|e| fail(&source, e))?;
+        }
+        init.push((
+            format!("file.{name}"),
+            format!("{}/{name}", crate::plugin::GUEST_FILES),
+        ));
+    }
+    Ok(Some(staged))
 }

@@ -86,6 +86,11 @@ pub struct StepConfig {
     /// Passed to the plugin's `init`, as strings. Example: `config = { actions = "click,save" }`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Files the plugin may read, relative to this file. Each is staged read-only
+    /// in a private folder; the guest finds it at the path given to `init` as
+    /// `file.NAME` (NAME: the file's name). Example: `files = ["data/GeoLite2-City.mmdb"]`.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
     /// The step's sandbox limits.
     #[serde(default)]
     pub limits: StepLimits,

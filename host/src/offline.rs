@@ -32,7 +32,7 @@ pub struct Report {
 pub fn run(config: &Config, pipeline: &PipelineConfig, input: &Path) -> anyhow::Result<Report> {
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let specs = load_steps(&runtime, &config.plugin_dir(), &pipeline.steps)?;
+    let specs = load_steps(&runtime, config, &pipeline.steps)?;
     let mut chain = Chain::new(&specs)?;
     let names = chain.names();
     let decoder = Decoder::new(Vec::new());

@@ -56,7 +56,7 @@ pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepare
             .await
             .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?;
         let steps = match &runtime {
-            Some(rt) => crate::chain::load_steps(rt, &config.plugin_dir(), &p.steps)
+            Some(rt) => crate::chain::load_steps(rt, config, &p.steps)
                 .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?,
             None => Vec::new(),
         };

@@ -310,16 +310,20 @@ impl Plugin {
         &self.sha256[..12.min(self.sha256.len())]
     }
 
-    /// A fresh instance with these limits and config (`init` is called).
+    /// A fresh instance with these limits and config (`init` is called). `files`,
+    /// if any, is a folder the guest may read at [`GUEST_FILES`].
     pub fn instantiate(
         &self,
         limits: Limits,
         config: &[(String, String)],
+        files: Option<&Path>,
     ) -> Result<Instance, PluginError> {
-        let mut inst = self.bare_instance(limits).map_err(|e| PluginError::Trap {
-            name: self.name.clone(),
-            message: format!("instantiating: {e:#}"),
-        })?;
+        let mut inst = self
+            .bare_instance(limits, files)
+            .map_err(|e| PluginError::Trap {
+                name: self.name.clone(),
+                message: format!("instantiating: {e:#}"),
+            })?;
         let init = inst.call_init(config);
         match init {
             Ok(Ok(())) => Ok(inst),
@@ -334,16 +338,20 @@ impl Plugin {
         }
     }
 
-    fn bare_instance(&self, limits: Limits) -> wasmtime::Result<Instance> {
+    fn bare_instance(&self, limits: Limits, files: Option<&Path>) -> wasmtime::Result<Instance> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if let Some(dir) = files {
+            builder.preopened_dir(dir, GUEST_FILES, wasmtime_wasi::FsPerms::ReadOnly)?;
+        }
+        let wasi = builder.build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -367,6 +375,7 @@ impl Plugin {
             store,
             exports,
             limits,
+            files: files.map(Path::to_owned),
             stdout,
             stderr,
             seen_out: 0,
@@ -376,6 +385,9 @@ impl Plugin {
         })
     }
 }
+
+/// Where a step's granted files appear inside the sandbox.
+pub const GUEST_FILES: &str = "/weir/files";
 
 /// Bytes of standard output or error kept per instance before it is rebuilt.
 const OUTPUT_CAP: usize = 1 << 20;
@@ -480,6 +492,7 @@ pub struct Instance {
     store: Store<HostState>,
     exports: Exports,
     limits: Limits,
+    files: Option<PathBuf>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     seen_out: usize,
@@ -504,7 +517,9 @@ impl Instance {
 
     /// Rebuilds this instance from its plugin, with the same config.
     pub fn rebuild(&mut self, config: &[(String, String)]) -> Result<(), PluginError> {
-        let fresh = self.plugin.instantiate(self.limits, config)?;
+        let fresh = self
+            .plugin
+            .instantiate(self.limits, config, self.files.as_deref())?;
         *self = fresh;
         Ok(())
     }

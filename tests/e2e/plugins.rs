@@ -30,6 +30,8 @@ const HOSTILE_CHAIN: &str = r#"
   plugin = "constant"
   [[pipeline.step]]
   plugin = "bad-additions"
+  [[pipeline.step]]
+  plugin = "huge"
 "#;
 
 fn event(n: usize, note: &str) -> String {
@@ -49,6 +51,7 @@ fn input() -> (Vec<String>, Vec<(usize, &'static str)>) {
         (19, "socket"),
         (23, "bad"),
         (29, "sleep"),
+        (31, "huge"),
     ];
     let lines = (0..40)
         .map(|n| {
@@ -98,6 +101,10 @@ fn expected_reason(marker: &str, plugins: &std::path::Path, offset: usize) -> (S
                 "plugin `sleeps` (sha256 {}) blocked: a blocking call to wasi:io/poll@0.2.12 `[method]pollable.block`, which the sandbox refuses",
                 hash("sleeps")
             ),
+        ),
+        "huge" => (
+            "step:huge".into(),
+            format!("plugin `huge` (sha256 {}) memory: reached its cap of 128 MiB", hash("huge")),
         ),
         other => panic!("no fixed reason for {other}"),
     }
@@ -228,17 +235,21 @@ fn expect_fails_on_a_difference() {
     );
 }
 
-/// The chain in `weir run` against Kafka and MariaDB: an enricher's field lands
-/// in its column, a filter's drops are counted, a panicking step's victims are
-/// dead letters, and the totals still add up to what was produced.
+/// The hostile chain in `weir run` against Kafka and MariaDB, behind a bot
+/// filter: every victim is a dead letter with its reason, the bots are counted as
+/// filtered, the enrichers' field lands in its column, and the totals still add
+/// up to what was produced, with no event twice.
 #[test]
-fn chain_runs_exactly_once_against_the_services() {
+fn hostile_chain_runs_exactly_once_against_the_services() {
     let _g = serial();
+    let steps: &'static str = Box::leak(
+        format!("  [[pipeline.step]]\n  plugin = \"drops-bots\"\n{HOSTILE_CHAIN}").into_boxed_str(),
+    );
     let s = Scenario::new(
         "chain",
         Settings {
             partitions: 2,
-            steps: "  [[pipeline.step]]\n  plugin = \"drops-bots\"\n  [[pipeline.step]]\n  plugin = \"panics\"\n  [[pipeline.step]]\n  plugin = \"constant\"\n",
+            steps,
             columns: "  weir_test = \"weir_test\"",
             ..Settings::default()
         },
@@ -246,26 +257,26 @@ fn chain_runs_exactly_once_against_the_services() {
     s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL");
     let weir = s.start("chain");
     let summary = s.gen(20_000, 0, &["--bot-share", "0.1"]);
-    // A few events that make the `panics` step panic.
+    let (lines, victims) = input();
     let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", crate::support::BROKERS)
         .create()
         .expect("producer");
-    for n in 0..5 {
-        let payload = event(100 + n, "panic");
+    for line in &lines {
         producer
             .send(
                 rdkafka::producer::BaseRecord::<str, str>::to(&s.topic)
                     .key("k")
-                    .payload(&payload),
+                    .payload(line),
             )
             .map_err(|(e, _)| e)
             .expect("send");
     }
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
-    let produced = summary.produced + 5;
-    s.wait_accounted(produced, Duration::from_secs(120));
-    assert!(weir.stop(Duration::from_secs(30)).success());
+    let produced = summary.produced + lines.len() as u64;
+    s.wait_accounted(produced, Duration::from_secs(180));
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
     let acc = s.assert_exactly_once(produced);
     assert!(acc.filtered > 0, "the bot filter dropped nothing");
     assert_eq!(
@@ -274,17 +285,93 @@ fn chain_runs_exactly_once_against_the_services() {
         "a bot event was written"
     );
     assert_eq!(
-        s.count(
-            "SELECT COUNT(*) FROM engagement WHERE weir_test IS NULL OR weir_test <> 'constant'"
-        ),
+        s.count("SELECT COUNT(*) FROM engagement WHERE weir_test IS NULL OR weir_test <> 'ok'"),
         0,
-        "a row lacks the enricher's field"
+        "a row lacks the enrichers' field"
     );
-    let panics = s.count(&format!(
-        "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}' AND stage = 'step:panics' \
-         AND reason LIKE 'plugin `panics` (sha256 %) panic: boom at offset %'",
-        s.topic
-    ));
-    assert_eq!(panics, 5);
-    assert_eq!(acc.dead_letters as u64, summary.bad() + 5);
+    for (_, marker) in &victims {
+        let n = s.count(&format!(
+            "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}' AND payload LIKE '%\"note\":\"{marker}\"%' \
+             AND stage LIKE 'step:%'",
+            s.topic
+        ));
+        assert_eq!(n, 1, "the {marker} victim is not a step's dead letter");
+    }
+    assert_eq!(
+        acc.dead_letters as u64,
+        summary.bad() + victims.len() as u64
+    );
+}
+
+/// A granted file is readable at the path the step's config carries, and only
+/// readable: the plugin's attempt to overwrite it is refused (and the file is
+/// unchanged), while /etc/passwd, never granted, stays out of reach.
+#[test]
+fn granted_files_are_read_only() {
+    let _g = serial();
+    let s = Scenario::new(
+        "files",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"files\"\n  [[pipeline.step]]\n  plugin = \"reads-file\"\n  files = [\"greeting.txt\"]\n",
+            ..Settings::default()
+        },
+    );
+    std::fs::write(s.dir.join("greeting.txt"), "hello from a granted file\n").unwrap();
+    let input_file = s.dir.join("events.jsonl");
+    std::fs::write(
+        &input_file,
+        [
+            event(0, "ok"),
+            event(1, "write"),
+            event(2, "file"),
+            event(3, "ok"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let dl_file = s.dir.join("dead.jsonl");
+    let out = Command::new(weir_bin())
+        .args(["test", "-c"])
+        .arg(&s.config)
+        .arg("--input")
+        .arg(&input_file)
+        .arg("--dead-letters")
+        .arg(&dl_file)
+        .output()
+        .expect("weir test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let kept: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "{stderr}");
+    assert!(kept
+        .iter()
+        .all(|k| k["weir_test"] == "hello from a granted file"));
+    let dead = std::fs::read_to_string(&dl_file).unwrap();
+    let dead: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reason = |offset: i64| {
+        dead.iter()
+            .find(|d| d["offset"] == offset)
+            .and_then(|d| d["reason"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        reason(1).starts_with("rejected by `reads-file`: write /weir/files/greeting.txt: "),
+        "{dead:?}"
+    );
+    assert!(
+        reason(2).starts_with("rejected by `files`: open /etc/passwd: "),
+        "{dead:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.dir.join("greeting.txt")).unwrap(),
+        "hello from a granted file\n",
+        "the granted file was changed"
+    );
 }

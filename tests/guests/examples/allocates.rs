@@ -1,4 +1,4 @@
-//! allocates: allocates without end on events whose payload holds "alloc" (must cause: a memory dead letter, the rest kept).
+//! allocates: allocates without end on events with "note":"alloc" (must cause: a memory dead letter, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -20,7 +20,7 @@ impl Guest for Plugin {
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         for i in 0..events.offsets.len() {
-            while payload_has(&events.payloads, &events.payload_ends, i, "alloc") {
+            while payload_has(&events.payloads, &events.payload_ends, i, r#""note":"alloc""#) {
                 hoard.push(vec![1u8; 1 << 20]);
             }
         }

@@ -1,4 +1,4 @@
-//! bad-additions: answers additions that are not a JSON object for events holding "bad" (must cause: a bad-result dead letter, the rest enriched).
+//! bad-additions: answers additions that are not a JSON object for events with "note":"bad" (must cause: a bad-result dead letter, the rest enriched).
 wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
 
 use exports::weir::plugin::enricher::Guest;
@@ -26,7 +26,7 @@ impl Guest for Plugin {
         let mut fields = Vec::new();
         let mut field_ends = Vec::new();
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "bad") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"bad""#) {
                 fields.extend_from_slice(b"[not json");
             } else {
                 fields.extend_from_slice(br#"{"weir_test":"ok"}"#);

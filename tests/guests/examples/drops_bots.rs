@@ -1,4 +1,4 @@
-//! drops-bots: drops events whose payload holds "bot" (must cause: those events counted as filtered).
+//! drops-bots: drops events whose payload holds "bot" anywhere (bot user agents) (must cause: those events counted as filtered).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;

@@ -1,4 +1,4 @@
-//! files: opens /etc/passwd, which it was not granted, for events holding "file" (must cause: a rejection naming the refusal).
+//! files: opens /etc/passwd, which it was not granted, for events with "note":"file" (must cause: a rejection naming the refusal).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -20,7 +20,7 @@ impl Guest for Plugin {
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let mut rejected = Vec::new();
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "file") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"file""#) {
                 match std::fs::read("/etc/passwd") {
                     Ok(b) => rejected.push(Rejection { index: i as u32, reason: format!("read {} bytes of /etc/passwd", b.len()) }),
                     Err(e) => rejected.push(Rejection { index: i as u32, reason: format!("open /etc/passwd: {e}") }),

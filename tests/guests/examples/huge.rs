@@ -1,4 +1,4 @@
-//! huge: answers 200 MiB of additions for events holding "huge" (must cause: a memory dead letter, the rest enriched).
+//! huge: answers 200 MiB of additions for events with "note":"huge" (must cause: a memory dead letter, the rest enriched).
 wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
 
 use exports::weir::plugin::enricher::Guest;
@@ -26,7 +26,7 @@ impl Guest for Plugin {
         let mut fields = Vec::new();
         let mut field_ends = Vec::new();
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "huge") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"huge""#) {
                 fields.extend_from_slice(br#"{"weir_test":""#);
                 fields.resize(fields.len() + (200 << 20), b'x');
                 fields.extend_from_slice(br#""}"#);

@@ -1,4 +1,4 @@
-//! loops: loops forever on events whose payload holds "loop" (must cause: a deadline dead letter, the rest kept).
+//! loops: loops forever on events with "note":"loop" (must cause: a deadline dead letter, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -20,7 +20,7 @@ impl Guest for Plugin {
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let mut spins: u64 = 0;
         for i in 0..events.offsets.len() {
-            while payload_has(&events.payloads, &events.payload_ends, i, "loop") {
+            while payload_has(&events.payloads, &events.payload_ends, i, r#""note":"loop""#) {
                 spins = std::hint::black_box(spins.wrapping_add(1));
             }
         }

@@ -1,4 +1,4 @@
-//! panics: panics on events whose payload holds "panic" (must cause: a panic dead letter carrying the message, the rest kept).
+//! panics: panics on events with "note":"panic" (must cause: a panic dead letter carrying the message, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -19,7 +19,7 @@ impl Guest for Plugin {
 
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "panic") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"panic""#) {
                 panic!("boom at offset {}", events.offsets[i]);
             }
         }

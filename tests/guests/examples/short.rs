@@ -1,4 +1,4 @@
-//! short: answers one result too few when a payload holds "short" (must cause: a bad-result dead letter for that event, the rest kept).
+//! short: answers one result too few when an event has "note":"short" (must cause: a bad-result dead letter for that event, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -19,7 +19,7 @@ impl Guest for Plugin {
 
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let n = events.offsets.len();
-        let short = (0..n).any(|i| payload_has(&events.payloads, &events.payload_ends, i, "short"));
+        let short = (0..n).any(|i| payload_has(&events.payloads, &events.payload_ends, i, r#""note":"short""#));
         Ok((vec![true; if short { n - 1 } else { n }], Vec::new()))
     }
 }

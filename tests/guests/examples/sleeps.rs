@@ -1,4 +1,4 @@
-//! sleeps: sleeps 10 s in a blocking call for events holding "sleep" (must cause: a blocked-call dead letter, the rest kept).
+//! sleeps: sleeps 10 s in a blocking call for events with "note":"sleep" (must cause: a blocked-call dead letter, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -19,7 +19,7 @@ impl Guest for Plugin {
 
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "sleep") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"sleep""#) {
                 std::thread::sleep(std::time::Duration::from_secs(10));
             }
         }

@@ -1,4 +1,4 @@
-//! sockets: connects to 127.0.0.1:9092 for events holding "socket" (must cause: a rejection naming the refusal).
+//! sockets: connects to 127.0.0.1:9092 for events with "note":"socket" (must cause: a rejection naming the refusal).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -20,7 +20,7 @@ impl Guest for Plugin {
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let mut rejected = Vec::new();
         for i in 0..events.offsets.len() {
-            if payload_has(&events.payloads, &events.payload_ends, i, "socket") {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"socket""#) {
                 let reason = match std::net::TcpStream::connect("127.0.0.1:9092") {
                     Ok(_) => "connected to 127.0.0.1:9092".to_string(),
                     Err(e) => format!("connect 127.0.0.1:9092: {e}"),
