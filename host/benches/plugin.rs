@@ -76,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             config: Vec::new(),
             limits: Limits::default(),
             files: None,
+            on_fault: weir::config::FaultPolicy::DeadLetter,
         }))
     };
     let pass = load("pass", Kind::Filter)?;
@@ -113,5 +114,74 @@ fn main() -> anyhow::Result<()> {
         "instance rebuild (instantiate from InstancePre + init): {:.1} µs",
         rebuild.as_secs_f64() * 1e6 / rounds as f64
     );
+
+    // Memory over 1M events with hostile guests in the chain.
+    let hostile = ["panics", "allocates", "short", "loops", "constant"];
+    let mut specs = Vec::new();
+    for name in hostile {
+        let kind = if name == "constant" {
+            Kind::Enricher
+        } else {
+            Kind::Filter
+        };
+        let mut spec = (*load(name, kind)?).clone();
+        if name == "allocates" {
+            spec.limits.memory_bytes = 32 << 20;
+        }
+        specs.push(std::sync::Arc::new(spec));
+    }
+    let mut chain = Chain::new(&specs)?;
+    let size = 1024;
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    let mut dead = 0usize;
+    for round in 0..(1_000_000 / size) {
+        let mut b = Batch::default();
+        for i in 0..size {
+            let n = round * size + i;
+            let note = if n % 20_000 == 7 {
+                "panic"
+            } else if n % 100_000 == 11 {
+                "alloc"
+            } else if n % 50_000 == 13 {
+                "short"
+            } else if n % 250_000 == 17 {
+                "loop"
+            } else {
+                "ok"
+            };
+            let payload = format!(
+                r#"{{"event_id":"{n:024x}","ts":1764000000000,"user_id":{n},"pin_id":{n},"action":"save","note":"{note}"}}"#
+            );
+            b.push(n as i64, 1, None, payload.as_bytes(), 1 << 20, 1 << 20);
+        }
+        let out = chain.run("t", &b, &vec![false; size])?;
+        dead += out
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, weir::chain::Outcome::Dead { .. }))
+            .count();
+        if round % 195 == 0 {
+            samples.push(rss_mib());
+        }
+    }
+    samples.push(rss_mib());
+    println!(
+        "1M events through panics, allocates (32 MiB cap), short, loops, constant: {dead} dead letters, \
+         {:.1} s; host RSS (MiB) every ~200k events: {samples:?}",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
 }

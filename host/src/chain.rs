@@ -28,6 +28,8 @@ pub struct StepSpec {
     pub limits: Limits,
     /// The private folder of the step's granted files, if any.
     pub files: Option<std::path::PathBuf>,
+    /// What a fault does.
+    pub on_fault: crate::config::FaultPolicy,
 }
 
 /// What became of one event.
@@ -73,6 +75,9 @@ pub enum ChainError {
     /// A plugin asked for the batch to be retried later.
     #[error("plugin `{plugin}` asked to retry later: {reason}")]
     RetryLater { plugin: String, reason: String },
+    /// A step whose policy is to pause faulted: the batch is held.
+    #[error("plugin `{plugin}` faulted and its step pauses on faults: {reason}")]
+    Paused { plugin: String, reason: String },
     /// An instance could not be rebuilt after a fault.
     #[error(transparent)]
     Plugin(#[from] PluginError),
@@ -188,6 +193,12 @@ impl Chain {
                 if fault.poisons() {
                     let config = spec.config.clone();
                     inst.rebuild(&config)?;
+                }
+                if spec.on_fault == crate::config::FaultPolicy::Pause {
+                    return Err(ChainError::Paused {
+                        plugin: spec.plugin.name.clone(),
+                        reason: fault_reason(&spec.plugin, &fault),
+                    });
                 }
                 if idx.len() == 1 {
                     let reason = fault_reason(&spec.plugin, &fault);
@@ -309,6 +320,7 @@ pub fn load_steps(
         let spec = StepSpec {
             plugin,
             files,
+            on_fault: step.on_fault,
             config: init,
             limits: Limits {
                 memory_bytes: step.limits.memory_mb << 20,

@@ -94,6 +94,21 @@ pub struct StepConfig {
     /// The step's sandbox limits.
     #[serde(default)]
     pub limits: StepLimits,
+    /// What a fault (trap or forbidden answer) does: `"dead-letter"` (the
+    /// default: the events at fault become dead letters, the rest flow on) or
+    /// `"pause"` (the batch is held and retried with backoff until the plugin
+    /// is fixed, nothing is dead-lettered).
+    #[serde(default)]
+    pub on_fault: FaultPolicy,
+}
+
+/// `on_fault` of a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultPolicy {
+    #[default]
+    DeadLetter,
+    Pause,
 }
 
 /// `limits = { ... }` of a step.

@@ -639,11 +639,7 @@ impl Instance {
                     message: format!("{} results for {n} events", keep.len()),
                 });
             }
-            if let Some(r) = rejected.iter().find(|r| r.index as usize >= n) {
-                return Err(Fault::BadResult {
-                    message: format!("rejection index {} out of range for {n} events", r.index),
-                });
-            }
+            check_rejections(rejected, n)?;
         }
         Ok(answer)
     }
@@ -686,13 +682,19 @@ impl Instance {
                 }
                 start = end;
             }
-            if let Some(r) = add.rejected.iter().find(|r| r.index as usize >= n) {
-                return Err(Fault::BadResult {
-                    message: format!("rejection index {} out of range for {n} events", r.index),
-                });
-            }
+            check_rejections(&add.rejected, n)?;
         }
         Ok(answer)
+    }
+}
+
+/// Every rejection must name an event of the batch.
+fn check_rejections(rejected: &[Rejection], n: usize) -> Result<(), Fault> {
+    match rejected.iter().find(|r| r.index as usize >= n) {
+        Some(r) => Err(Fault::BadResult {
+            message: format!("rejection index {} out of range for {n} events", r.index),
+        }),
+        None => Ok(()),
     }
 }
 

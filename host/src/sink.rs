@@ -773,6 +773,10 @@ impl Writer {
                     warn!(pipeline = %self.pipeline, partition = batch.partition, plugin = %plugin,
                           "plugin asked to retry the batch later: {reason}");
                 }
+                Err(e @ ChainError::Paused { .. }) => {
+                    error!(pipeline = %self.pipeline, partition = batch.partition,
+                           "partition paused until the plugin is fixed: {e}");
+                }
                 Err(ChainError::Plugin(e)) => {
                     error!(pipeline = %self.pipeline, partition = batch.partition,
                            "cannot rebuild a plugin instance, will retry: {e}");

@@ -34,6 +34,22 @@ const HOSTILE_CHAIN: &str = r#"
   plugin = "huge"
 "#;
 
+/// `weir test -c CONFIG --input FILE [extra...]`.
+fn weir_test(
+    s: &Scenario,
+    input: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    Command::new(weir_bin())
+        .args(["test", "-c"])
+        .arg(&s.config)
+        .arg("--input")
+        .arg(input)
+        .args(extra)
+        .output()
+        .expect("weir test")
+}
+
 fn event(n: usize, note: &str) -> String {
     format!(
         r#"{{"event_id":"{n:024x}","ts":1764000000000,"user_id":{n},"pin_id":{n},"action":"save","app":"web","ip":"81.2.69.142","user_agent":"Mozilla/5.0","note":"{note}"}}"#
@@ -125,15 +141,11 @@ fn hostile_guests_are_contained_offline() {
     let input_file = s.dir.join("events.jsonl");
     std::fs::write(&input_file, lines.join("\n")).expect("input");
     let dl_file = s.dir.join("dead.jsonl");
-    let out = Command::new(weir_bin())
-        .args(["test", "-c"])
-        .arg(&s.config)
-        .arg("--input")
-        .arg(&input_file)
-        .arg("--dead-letters")
-        .arg(&dl_file)
-        .output()
-        .expect("weir test");
+    let out = weir_test(
+        &s,
+        &input_file,
+        &["--dead-letters".as_ref(), dl_file.as_os_str()],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "weir test failed: {stderr}");
     let kept: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -202,15 +214,7 @@ fn expect_fails_on_a_difference() {
     )
     .unwrap();
     let run = |expect: &std::path::Path| {
-        Command::new(weir_bin())
-            .args(["test", "-c"])
-            .arg(&s.config)
-            .arg("--input")
-            .arg(&input_file)
-            .arg("--expect")
-            .arg(expect)
-            .output()
-            .expect("weir test")
+        weir_test(&s, &input_file, &["--expect".as_ref(), expect.as_os_str()])
     };
     let good = s.dir.join("good.jsonl");
     let mut first: serde_json::Value = serde_json::from_str(&event(1, "ok")).unwrap();
@@ -330,15 +334,11 @@ fn granted_files_are_read_only() {
     )
     .unwrap();
     let dl_file = s.dir.join("dead.jsonl");
-    let out = Command::new(weir_bin())
-        .args(["test", "-c"])
-        .arg(&s.config)
-        .arg("--input")
-        .arg(&input_file)
-        .arg("--dead-letters")
-        .arg(&dl_file)
-        .output()
-        .expect("weir test");
+    let out = weir_test(
+        &s,
+        &input_file,
+        &["--dead-letters".as_ref(), dl_file.as_os_str()],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let kept: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -374,4 +374,57 @@ fn granted_files_are_read_only() {
         "hello from a granted file\n",
         "the granted file was changed"
     );
+}
+
+/// A step whose policy is to pause on faults dead-letters nothing: `weir test`
+/// stops with the fault instead (in `weir run` the batch is held and retried).
+#[test]
+fn pause_policy_holds_the_batch() {
+    let _g = serial();
+    let s = Scenario::new(
+        "pause",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"panics\"\n  on_fault = \"pause\"\n",
+            ..Settings::default()
+        },
+    );
+    let input_file = s.dir.join("events.jsonl");
+    std::fs::write(&input_file, [event(0, "ok"), event(1, "panic")].join("\n")).unwrap();
+    let out = weir_test(&s, &input_file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "plugin `panics` faulted and its step pauses on faults: plugin `panics` (sha256 "
+        ) && stderr.contains("panic: boom at offset 1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dead letter:"), "{stderr}");
+}
+
+/// A plugin that asks to retry later holds its batch in place: once it answers,
+/// every event lands exactly once.
+#[test]
+fn retry_later_holds_the_batch_in_place() {
+    let _g = serial();
+    let s = Scenario::new(
+        "retry",
+        Settings {
+            partitions: 1,
+            writers: 1,
+            steps: "  [[pipeline.step]]\n  plugin = \"retries\"\n",
+            ..Settings::default()
+        },
+    );
+    let summary = s.gen(2_000, 0, &[]);
+    let weir = s.start("retry");
+    s.wait_accounted(summary.produced, Duration::from_secs(60));
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success());
+    assert!(
+        log.contains("plugin asked to retry the batch later: reference table not loaded yet"),
+        "{log}"
+    );
+    let acc = s.assert_exactly_once(summary.produced);
+    assert_eq!(acc.rows as u64, summary.good + summary.bots);
 }
