@@ -293,13 +293,37 @@ fn hostile_chain_runs_exactly_once_against_the_services() {
         0,
         "a row lacks the enrichers' field"
     );
+    // Each victim is a dead letter of its step with the exact reason.
+    let dead: Vec<(i64, String, String, Vec<u8>)> = s.query(&format!(
+        "SELECT kafka_offset, stage, reason, payload FROM weir_dead_letters \
+         WHERE topic = '{}' AND stage LIKE 'step:%'",
+        s.topic
+    ));
+    assert_eq!(dead.len(), victims.len(), "{dead:?}");
+    let plugins = s.dir.join("plugins");
     for (_, marker) in &victims {
-        let n = s.count(&format!(
-            "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}' AND payload LIKE '%\"note\":\"{marker}\"%' \
-             AND stage LIKE 'step:%'",
-            s.topic
-        ));
-        assert_eq!(n, 1, "the {marker} victim is not a step's dead letter");
+        let needle = format!("\"note\":\"{marker}\"");
+        let (offset, stage, reason, _) = dead
+            .iter()
+            .find(|d| String::from_utf8_lossy(&d.3).contains(&needle))
+            .unwrap_or_else(|| panic!("no dead letter for the {marker} victim"));
+        match *marker {
+            "file" => assert!(
+                reason.starts_with("rejected by `files`: open /etc/passwd: "),
+                "{reason}"
+            ),
+            "socket" => assert!(
+                reason.starts_with("rejected by `sockets`: connect 127.0.0.1:9092: "),
+                "{reason}"
+            ),
+            m => {
+                let (want_stage, want_reason) = expected_reason(m, &plugins, *offset as usize);
+                assert_eq!(
+                    (stage.as_str(), reason.as_str()),
+                    (want_stage.as_str(), want_reason.as_str())
+                );
+            }
+        }
     }
     assert_eq!(
         acc.dead_letters as u64,
