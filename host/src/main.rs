@@ -152,9 +152,11 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             eprintln!("error: {e:#}");
-            // A table that cannot take the configured mapping is a configuration
-            // error too: nothing was consumed.
-            if e.chain().any(|c| c.is::<weir::sink::PlanError>()) {
+            // A table that cannot take the configured mapping, or a plugin that
+            // cannot be used, is a configuration error too: nothing was consumed.
+            if e.chain()
+                .any(|c| c.is::<weir::sink::PlanError>() || c.is::<weir::plugin::PluginError>())
+            {
                 return ExitCode::from(2);
             }
             ExitCode::FAILURE

@@ -452,3 +452,64 @@ fn retry_later_holds_the_batch_in_place() {
     let acc = s.assert_exactly_once(summary.produced);
     assert_eq!(acc.rows as u64, summary.good + summary.bots);
 }
+
+/// A step naming a plugin that is missing, or a file that is not a component,
+/// stops `weir run` with status 2 before anything is consumed, naming the file.
+#[test]
+fn unusable_plugins_stop_before_consuming() {
+    let _g = serial();
+    let s = Scenario::new(
+        "badplugin",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"not-a-component\"\n",
+            ..Settings::default()
+        },
+    );
+    let plugin = s.dir.join("plugins/not-a-component.wasm");
+    let mut weir = s.start("missing");
+    assert_eq!(
+        weir.child.wait().expect("wait").code(),
+        Some(2),
+        "{}",
+        weir.log()
+    );
+    assert!(
+        weir.log()
+            .contains("not-a-component.wasm: cannot read the plugin"),
+        "{}",
+        weir.log()
+    );
+    std::fs::write(&plugin, b"\0asm garbage").unwrap();
+    let mut weir = s.start("garbage");
+    assert_eq!(
+        weir.child.wait().expect("wait").code(),
+        Some(2),
+        "{}",
+        weir.log()
+    );
+    assert!(
+        weir.log()
+            .contains("not-a-component.wasm: not a valid WebAssembly component"),
+        "{}",
+        weir.log()
+    );
+    std::fs::copy(s.dir.join("plugins/pass.wasm"), &plugin).unwrap();
+    let mut weir = s.start("misnamed");
+    assert_eq!(
+        weir.child.wait().expect("wait").code(),
+        Some(2),
+        "{}",
+        weir.log()
+    );
+    assert!(
+        weir.log()
+            .contains("describe() says it is `pass`; the file must be named after the plugin"),
+        "{}",
+        weir.log()
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM weir_offsets"),
+        0,
+        "nothing was claimed"
+    );
+}
