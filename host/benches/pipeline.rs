@@ -281,7 +281,7 @@ fn main() -> anyhow::Result<()> {
             ticks += 1;
             // Keep the disk from filling: empty the table once a minute (Kafka's
             // own retention bounds the topic).
-            if ticks % 6 == 0 {
+            if ticks.is_multiple_of(6) {
                 let emptied = rt.block_on(async {
                     let mut c = pool.get_conn().await?;
                     c.query_drop("TRUNCATE TABLE engagement").await
