@@ -593,19 +593,25 @@ impl Instance {
         }
     }
 
+    /// After a call over `events` events: the guest's output logged, and a trap
+    /// turned into a [`Fault`].
+    fn settle<R>(&mut self, r: wasmtime::Result<R>, events: usize) -> Result<R, Fault> {
+        match r {
+            Ok(v) => {
+                self.drain_output();
+                Ok(v)
+            }
+            Err(e) => Err(self.fault(e, events)),
+        }
+    }
+
     fn call_init(&mut self, config: &[(String, String)]) -> Result<Result<(), String>, Fault> {
         self.arm(1000);
         let r = match &self.exports {
             Exports::Filter(b) => b.weir_plugin_filter().call_init(&mut self.store, config),
             Exports::Enricher(b) => b.weir_plugin_enricher().call_init(&mut self.store, config),
         };
-        match r {
-            Ok(v) => {
-                self.drain_output();
-                Ok(v)
-            }
-            Err(e) => Err(self.fault(e, 1000)),
-        }
+        self.settle(r, 1000)
     }
 
     /// The plugin's description.
@@ -615,7 +621,7 @@ impl Instance {
             Exports::Filter(b) => b.weir_plugin_filter().call_describe(&mut self.store),
             Exports::Enricher(b) => b.weir_plugin_enricher().call_describe(&mut self.store),
         };
-        r.map_err(|e| self.fault(e, 1000))
+        self.settle(r, 1000)
     }
 
     /// Runs a filter over a batch and checks the answer's shape.
@@ -628,11 +634,7 @@ impl Instance {
             });
         };
         let r = b.weir_plugin_filter().call_keep(&mut self.store, batch);
-        let answer = match r {
-            Ok(a) => a,
-            Err(e) => return Err(self.fault(e, n)),
-        };
-        self.drain_output();
+        let answer = self.settle(r, n)?;
         if let Ok((keep, rejected)) = &answer {
             if keep.len() != n {
                 return Err(Fault::BadResult {
@@ -655,11 +657,7 @@ impl Instance {
             });
         };
         let r = b.weir_plugin_enricher().call_enrich(&mut self.store, batch);
-        let answer = match r {
-            Ok(a) => a,
-            Err(e) => return Err(self.fault(e, n)),
-        };
-        self.drain_output();
+        let answer = self.settle(r, n)?;
         if let Ok(add) = &answer {
             if add.field_ends.len() != n {
                 return Err(Fault::BadResult {
