@@ -356,7 +356,7 @@ async fn raw_load(
         RowFormat::Tsv => "engagement_raw".into(),
         RowFormat::Sql => "engagement_raw_insert".into(),
     };
-    let plan = Arc::new(TablePlan::load(&mut conn, &p).await?);
+    let plan = Arc::new(TablePlan::load(&mut conn, &p, &weir::check::source_fields(&p)).await?);
     let mut encoded = Vec::new();
     for b in batches.values().flatten() {
         let mut enc = Encoded::default();

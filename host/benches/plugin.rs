@@ -71,13 +71,9 @@ fn main() -> anyhow::Result<()> {
         "batch", "pass filter", "constant enricher"
     );
     let load = |name: &str, kind| -> anyhow::Result<std::sync::Arc<StepSpec>> {
-        Ok(std::sync::Arc::new(StepSpec {
-            plugin: runtime.load(&dir.join(format!("{name}.wasm")), kind)?,
-            config: Vec::new(),
-            limits: Limits::default(),
-            files: None,
-            on_fault: weir::config::FaultPolicy::DeadLetter,
-        }))
+        Ok(std::sync::Arc::new(StepSpec::bare(
+            runtime.load(&dir.join(format!("{name}.wasm")), kind)?,
+        )))
     };
     let pass = load("pass", Kind::Filter)?;
     let constant = load("constant", Kind::Enricher)?;
@@ -102,7 +98,7 @@ fn main() -> anyhow::Result<()> {
 
     // Rebuilding an instance after a trap.
     let panics = runtime.load(&dir.join("panics.wasm"), Kind::Filter)?;
-    let mut inst = panics.instantiate(Limits::default(), &[], None)?;
+    let mut inst = panics.instantiate(Limits::default(), &[], &Default::default())?;
     let rounds = 200;
     let mut rebuild = Duration::ZERO;
     for _ in 0..rounds {

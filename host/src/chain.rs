@@ -26,10 +26,32 @@ pub struct StepSpec {
     pub plugin: Plugin,
     pub config: Vec<(String, String)>,
     pub limits: Limits,
-    /// The private folder of the step's granted files, if any.
-    pub files: Option<std::path::PathBuf>,
+    /// The step's granted files and lookup tables.
+    pub grants: crate::plugin::Grants,
     /// What a fault does.
     pub on_fault: crate::config::FaultPolicy,
+    /// What the plugin said it is, reads and writes.
+    pub description: crate::plugin::Description,
+}
+
+impl StepSpec {
+    /// A step of `plugin` with no config, grants or description, the default
+    /// limits and faults dead-lettered (for benchmarks and tests).
+    pub fn bare(plugin: Plugin) -> StepSpec {
+        StepSpec {
+            description: crate::plugin::Description {
+                name: plugin.name.clone(),
+                version: String::new(),
+                reads: Vec::new(),
+                writes: Vec::new(),
+            },
+            plugin,
+            config: Vec::new(),
+            limits: Limits::default(),
+            grants: crate::plugin::Grants::default(),
+            on_fault: crate::config::FaultPolicy::DeadLetter,
+        }
+    }
 }
 
 /// What became of one event.
@@ -90,7 +112,7 @@ impl Chain {
         for spec in specs {
             let inst = spec
                 .plugin
-                .instantiate(spec.limits, &spec.config, spec.files.as_deref())?;
+                .instantiate(spec.limits, &spec.config, &spec.grants)?;
             steps.push((spec.clone(), inst));
         }
         Ok(Chain {
@@ -292,6 +314,7 @@ pub fn load_steps(
     runtime: &crate::plugin::Runtime,
     config: &crate::config::Config,
     steps: &[crate::config::StepConfig],
+    lookups: &crate::lookup::Lookups,
 ) -> Result<Vec<Arc<StepSpec>>, PluginError> {
     let dir = config.plugin_dir();
     let mut out = Vec::new();
@@ -317,20 +340,30 @@ pub fn load_steps(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let files = stage_files(config, n, step, &mut init)?;
-        let spec = StepSpec {
+        let mut spec = StepSpec {
+            description: crate::plugin::Description {
+                name: String::new(),
+                version: String::new(),
+                reads: Vec::new(),
+                writes: Vec::new(),
+            },
             plugin,
-            files,
+            grants: crate::plugin::Grants {
+                files,
+                lookups: crate::lookup::granted(lookups, &step.lookups),
+            },
             on_fault: step.on_fault,
             config: init,
             limits: Limits {
                 memory_bytes: step.limits.memory_mb << 20,
                 event_budget: Duration::from_micros(step.limits.event_budget_us),
                 min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
+                init_deadline: Duration::from_millis(step.limits.init_ms),
             },
         };
-        let mut probe =
-            spec.plugin
-                .instantiate(spec.limits, &spec.config, spec.files.as_deref())?;
+        let mut probe = spec
+            .plugin
+            .instantiate(spec.limits, &spec.config, &spec.grants)?;
         let described = probe.describe().map_err(|f| PluginError::Trap {
             name: spec.plugin.name.clone(),
             message: format!("in describe: {}", f.reason()),
@@ -342,6 +375,7 @@ pub fn load_steps(
                 described: described.name,
             });
         }
+        spec.description = described;
         out.push(Arc::new(spec));
     }
     Ok(out)
@@ -369,7 +403,12 @@ fn stage_files(
     };
     std::fs::create_dir_all(&staged).map_err(|e| fail(&staged, e))?;
     for file in &step.files {
-        let source = config.resolve(file);
+        let source = config
+            .step_file(file)
+            .map_err(|message| PluginError::Read {
+                path: file.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, message),
+            })?;
         let name = source
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())

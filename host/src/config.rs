@@ -47,12 +47,63 @@ pub struct Config {
     /// Where plugins are found.
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// Reference tables plugins may look keys up in, by name.
+    #[serde(rename = "lookup", default)]
+    pub lookups: BTreeMap<String, LookupConfig>,
     /// The pipelines this process runs, each its own consumer group.
     #[serde(rename = "pipeline", default)]
     pub pipelines: Vec<PipelineConfig>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
+    /// The file's text, to locate errors found after parsing.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `[lookup.NAME]`: a reference table, from a CSV file or an SQL query.
+///
+/// ```toml
+/// [lookup.categories]
+/// query = "SELECT p.pin_id, c.name FROM pins p JOIN categories c USING (category_id)"
+/// refresh_secs = 60
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupConfig {
+    /// A CSV file with a header row, relative to this file.
+    pub csv: Option<PathBuf>,
+    /// An SQL query whose first column is the key and second the value (rows
+    /// with a NULL in either are skipped).
+    pub query: Option<String>,
+    /// The CSV column holding the key (default: the first).
+    pub key: Option<String>,
+    /// The CSV column holding the value (default: the second).
+    pub value: Option<String>,
+    /// Reload every this many seconds (default 60; 0: never).
+    pub refresh_secs: Option<u64>,
+}
+
+/// Where a lookup table's rows come from.
+#[derive(Debug, Clone, Copy)]
+pub enum LookupSource<'a> {
+    Csv(&'a Path),
+    Query(&'a str),
+}
+
+impl LookupConfig {
+    /// The table's source (validation ensures exactly one is set).
+    pub fn source(&self) -> LookupSource<'_> {
+        match (&self.csv, &self.query) {
+            (Some(p), _) => LookupSource::Csv(p),
+            (None, q) => LookupSource::Query(q.as_deref().unwrap_or_default()),
+        }
+    }
+
+    /// Seconds between reloads; 0: never.
+    pub fn refresh(&self) -> u64 {
+        self.refresh_secs.unwrap_or(60)
+    }
 }
 
 /// `[kafka]`
@@ -89,8 +140,12 @@ pub struct StepConfig {
     /// Files the plugin may read, relative to this file. Each is staged read-only
     /// in a private folder; the guest finds it at the path given to `init` as
     /// `file.NAME` (NAME: the file's name). Example: `files = ["data/GeoLite2-City.mmdb"]`.
+    /// `${VAR}` in an entry is replaced by the environment variable's value.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Lookup tables (`[lookup.NAME]`) the plugin may read. Example: `lookups = ["categories"]`.
+    #[serde(default)]
+    pub lookups: Vec<String>,
     /// The step's sandbox limits.
     #[serde(default)]
     pub limits: StepLimits,
@@ -125,6 +180,9 @@ pub struct StepLimits {
     /// The smallest deadline of a call, in milliseconds.
     #[serde(default = "default_min_deadline_ms")]
     pub min_deadline_ms: u64,
+    /// The deadline of `init`, in milliseconds (it may load a database).
+    #[serde(default = "default_init_ms")]
+    pub init_ms: u64,
 }
 
 impl Default for StepLimits {
@@ -133,6 +191,7 @@ impl Default for StepLimits {
             memory_mb: default_memory_mb(),
             event_budget_us: default_event_budget_us(),
             min_deadline_ms: default_min_deadline_ms(),
+            init_ms: default_init_ms(),
         }
     }
 }
@@ -142,6 +201,9 @@ fn default_memory_mb() -> usize {
 }
 fn default_event_budget_us() -> u64 {
     200
+}
+fn default_init_ms() -> u64 {
+    10_000
 }
 fn default_min_deadline_ms() -> u64 {
     100
@@ -365,19 +427,71 @@ impl Config {
             locate(inner.span(), key, inner.message().to_owned())
         })?;
         config.path = path.to_owned();
+        config.text = text.to_owned();
         if let Err((key, message)) = config.validate() {
-            let span = DeTable::parse(text)
-                .ok()
-                .and_then(|root| span_of(root.get_ref(), &key));
-            return Err(locate(span, key, message));
+            return Err(config.error_at(&key, message));
         }
         Ok(config)
+    }
+
+    /// An error located at the dotted `key` of this file (e.g.
+    /// `pipeline[0].step[1].plugin`), for rules checked after parsing.
+    pub fn error_at(&self, key: &str, message: String) -> ConfigError {
+        let span = DeTable::parse(&self.text)
+            .ok()
+            .and_then(|root| span_of(root.get_ref(), key));
+        ConfigError::Invalid(Box::new(Located::new(
+            &self.path,
+            &self.text,
+            span,
+            key.to_owned(),
+            message,
+        )))
+    }
+
+    /// A step's granted file, `${VAR}` expanded and resolved against this file.
+    pub fn step_file(&self, file: &Path) -> Result<PathBuf, String> {
+        let text = file.to_string_lossy();
+        let mut out = String::new();
+        let mut rest = &*text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| format!("`{text}`: `${{` is not closed"))?;
+            let var = &rest[start + 2..start + end];
+            match std::env::var(var) {
+                Ok(v) if !v.is_empty() => out.push_str(&v),
+                _ => {
+                    return Err(format!(
+                        "`{text}` names ${var}, which is not set (`scripts/services env` prints it for the local setup)"
+                    ))
+                }
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        Ok(self.resolve(Path::new(&out)))
     }
 
     /// Rules serde cannot express. Returns the dotted key at fault and a message.
     fn validate(&self) -> Result<(), (String, String)> {
         if self.pipelines.is_empty() {
             return Err((String::new(), "no [[pipeline]] is defined".into()));
+        }
+        for (name, l) in &self.lookups {
+            if l.csv.is_some() == l.query.is_some() {
+                return Err((
+                    format!("lookup.{name}"),
+                    "set exactly one of `csv` and `query`".into(),
+                ));
+            }
+            if l.query.is_some() && (l.key.is_some() || l.value.is_some()) {
+                return Err((
+                    format!("lookup.{name}"),
+                    "`key` and `value` name CSV columns; a query's first column is the key, its second the value".into(),
+                ));
+            }
         }
         for (i, p) in self.pipelines.iter().enumerate() {
             let key = |k: &str| format!("pipeline[{i}].{k}");
@@ -421,6 +535,18 @@ impl Config {
                 return Err((key("max_record_bytes"), "must be at least 1".into()));
             }
             for (n, step) in p.steps.iter().enumerate() {
+                for (f, file) in step.files.iter().enumerate() {
+                    self.step_file(file)
+                        .map_err(|m| (key(&format!("step[{n}].files[{f}]")), m))?;
+                }
+                for (l, name) in step.lookups.iter().enumerate() {
+                    if !self.lookups.contains_key(name) {
+                        return Err((
+                            key(&format!("step[{n}].lookups[{l}]")),
+                            format!("no [lookup.{name}] is defined"),
+                        ));
+                    }
+                }
                 if !is_identifier(&step.plugin, false) {
                     return Err((
                         key(&format!("step[{n}].plugin")),

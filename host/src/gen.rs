@@ -213,7 +213,7 @@ impl Generator {
         self.seq += 1;
         buf.clear();
         let user = self.users.sample(&mut self.rng) as u64;
-        let pin = self.pins.sample(&mut self.rng) as u64 * 7919 % 1_000_000_007;
+        let pin = pin_id(self.pins.sample(&mut self.rng) as u64);
         let mut pick = self.rng.random_range(0..self.action_total);
         let action = ACTIONS
             .iter()
@@ -487,6 +487,92 @@ fn write_file(args: &GenArgs, g: &mut Generator, out: &Path) -> anyhow::Result<S
     w.flush()?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The id of the pin of popularity rank `rank` (1: the most engaged).
+pub fn pin_id(rank: u64) -> u64 {
+    rank * 7919 % 1_000_000_007
+}
+
+/// Pinterest's top-level categories, the ones the catalog assigns pins to.
+pub const CATEGORIES: &[&str] = &[
+    "Home Decor",
+    "Food & Drink",
+    "Women's Fashion",
+    "DIY & Crafts",
+    "Beauty",
+    "Travel",
+    "Weddings",
+    "Art",
+    "Hair",
+    "Health & Fitness",
+    "Kids & Parenting",
+    "Holidays & Events",
+    "Design",
+    "Gardening",
+    "Men's Fashion",
+    "Quotes",
+    "Photography",
+    "Animals",
+    "Architecture",
+    "Illustrations & Posters",
+    "Education",
+    "Humor",
+    "Outdoors",
+    "Technology",
+    "Science & Nature",
+    "Entertainment",
+    "Products",
+    "Cars & Motorcycles",
+    "Sports",
+    "History",
+    "Tattoos",
+    "Geek",
+    "Celebrities",
+];
+
+/// The category (an index into [`CATEGORIES`]) of the pin of rank `rank`:
+/// fixed by the rank, with earlier categories more common.
+pub fn pin_category(rank: u64) -> usize {
+    let mut z = rank.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let n = CATEGORIES.len() as u64;
+    // The smaller of two uniform draws: index i has weight about 2(n - i).
+    let (a, b) = (z % n, (z >> 32) % n);
+    a.min(b) as usize
+}
+
+/// Writes the pin catalog the generator's pins come from: every category into
+/// `categories` and pins of rank 1..=`pins` into `pins` (DDL in
+/// examples/sql/*/pins.sql). Idempotent: rows are replaced.
+pub async fn write_catalog(pool: &mysql_async::Pool, pins: u64) -> anyhow::Result<u64> {
+    use mysql_async::prelude::Queryable as _;
+    use std::fmt::Write as _;
+    let mut conn = pool
+        .get_conn()
+        .await
+        .context("connecting to the database")?;
+    let mut sql = String::from("REPLACE INTO categories (category_id, name) VALUES ");
+    for (i, name) in CATEGORIES.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(sql, "{sep}({}, '{}')", i + 1, name.replace('\'', "''"));
+    }
+    conn.query_drop(&sql).await.context("writing categories")?;
+    let mut rank = 1;
+    while rank <= pins {
+        let end = (rank + 5000).min(pins + 1);
+        sql.clear();
+        sql.push_str("REPLACE INTO pins (pin_id, category_id) VALUES ");
+        for r in rank..end {
+            let sep = if r == rank { "" } else { "," };
+            let _ = write!(sql, "{sep}({}, {})", pin_id(r), pin_category(r) + 1);
+        }
+        conn.query_drop(&sql).await.context("writing pins")?;
+        rank = end;
+    }
+    Ok(pins)
 }
 
 #[cfg(test)]

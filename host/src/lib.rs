@@ -10,16 +10,19 @@
 
 pub mod batch;
 pub mod chain;
+pub mod check;
 pub mod claim;
 pub mod config;
 pub mod convert;
 pub mod db;
 pub mod dead_letter;
 pub mod gen;
+pub mod lookup;
 pub mod offline;
 pub mod offsets;
 pub mod pipeline;
 pub mod plugin;
+pub mod scaffold;
 pub mod sink;
 pub mod source;
 pub mod sql;

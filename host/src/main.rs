@@ -60,12 +60,51 @@ enum Command {
         #[arg(long)]
         expect: Option<PathBuf>,
     },
+    /// Check a configuration without running it: the file, the plugins (world,
+    /// contract version, init), the chain's fields, the lookup tables and each
+    /// target table's columns and types.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Produce realistic Pinterest engagement events into Kafka.
     Gen(gen::GenArgs),
+    /// Write the pin catalog (`categories` and `pins`, DDL in examples/sql/)
+    /// that `weir gen`'s pins come from.
+    GenPins {
+        /// Pins to write, by popularity rank (as `weir gen --pins`).
+        #[arg(long, default_value_t = 200_000)]
+        pins: u64,
+        /// The database.
+        #[arg(long, env = "WEIR_SINGLESTORE_URL")]
+        url: String,
+    },
+    /// Make plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Show or set a pipeline's stored offsets.
     Offsets {
         #[command(subcommand)]
         command: OffsetsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// A new plugin crate, with a working function and its test.
+    New {
+        /// The plugin's name (also its crate's and its `.wasm` file's).
+        name: String,
+        #[arg(long, value_enum)]
+        kind: weir::scaffold::PluginKind,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The weir-sdk crate (default: $WEIR_SDK, else the checkout weir was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
 }
 
@@ -134,13 +173,47 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Offsets { command } => offsets(command).await,
+            Command::Check { config } => check(config).await,
+            Command::GenPins { pins, url } => {
+                let pool = db::pool(&url)?;
+                let n = gen::write_catalog(&pool, pins).await?;
+                println!(
+                    "wrote {} categories and {n} pins to {}",
+                    gen::CATEGORIES.len(),
+                    db::describe_url(&url)
+                );
+                Ok(())
+            }
+            Command::Plugin {
+                command:
+                    PluginCommand::New {
+                        name,
+                        kind,
+                        dir,
+                        sdk,
+                    },
+            } => {
+                let sdk = weir::scaffold::find_sdk(sdk.as_deref())?;
+                let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+                weir::scaffold::new_plugin(&name, kind, &dir, &sdk)?;
+                println!(
+                    "created {} ({kind:?} plugin `{name}`, weir-sdk from {})\n\
+                     next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release\n\
+                     then: cp target/wasm32-wasip2/release/{}.wasm PLUGIN_DIR/{name}.wasm",
+                    dir.display(),
+                    sdk.display(),
+                    dir.display(),
+                    name.replace('-', "_")
+                );
+                Ok(())
+            }
             Command::Test {
                 config,
                 pipeline,
                 input,
                 dead_letters,
                 expect,
-            } => test(config, pipeline, input, dead_letters, expect),
+            } => test(config, pipeline, input, dead_letters, expect).await,
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -181,7 +254,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let url = config.database_url()?;
     let pool = db::pool(&url)?;
-    let prepared = pipeline::prepare(&config, &pool).await?;
+    let prepared = pipeline::prepare(&config, &pool, false).await?;
     let stop = Arc::new(AtomicBool::new(false));
     tokio::spawn(watch_signals(stop.clone()));
     info!(
@@ -244,7 +317,7 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
     }
 }
 
-fn test(
+async fn test(
     path: PathBuf,
     pipeline: Option<String>,
     input: PathBuf,
@@ -254,7 +327,18 @@ fn test(
     use std::io::Write as _;
     let config = Config::load(&path)?;
     let p = pick_pipeline(&config, pipeline.as_deref())?;
-    let report = tokio::task::block_in_place(|| weir::offline::run(&config, p, &input))?;
+    // Tables from SQL need the database; tables from CSV files do not.
+    let needs_db = config
+        .lookups
+        .values()
+        .any(|l| matches!(l.source(), weir::config::LookupSource::Query(_)));
+    let pool = if needs_db {
+        Some(db::pool(&config.database_url()?)?)
+    } else {
+        None
+    };
+    let lookups = weir::lookup::load_all(&config, pool.as_ref()).await?;
+    let report = tokio::task::block_in_place(|| weir::offline::run(&config, p, &input, &lookups))?;
     let mut stdout = std::io::stdout().lock();
     for line in &report.kept {
         writeln!(stdout, "{line}")?;
@@ -313,6 +397,51 @@ fn test(
         }
         eprintln!("output matches {}", expected.display());
     }
+    Ok(())
+}
+
+async fn check(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let url = config.database_url()?;
+    let pool = db::pool(&url)?;
+    let prepared = pipeline::prepare(&config, &pool, true).await?;
+    for p in &prepared {
+        let c = &p.config;
+        println!(
+            "pipeline `{}`: topic `{}` -> table `{}` ({} columns checked)",
+            c.name,
+            c.topic,
+            c.table,
+            c.columns.len()
+        );
+        if c.fields.is_empty() && !p.steps.is_empty() {
+            println!("  note: no `fields` declared, so the steps' reads are not checked");
+        }
+        let list = |specs: &[weir::plugin::FieldSpec]| {
+            if specs.is_empty() {
+                return "-".to_string();
+            }
+            specs
+                .iter()
+                .map(weir::check::show)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (n, s) in p.steps.iter().enumerate() {
+            let d = &s.description;
+            println!(
+                "  step {}: {} {} ({}, sha256 {})\n    reads:  {}\n    writes: {}",
+                n + 1,
+                d.name,
+                d.version,
+                s.plugin.kind.as_str(),
+                s.plugin.short_hash(),
+                list(&d.reads),
+                list(&d.writes)
+            );
+        }
+    }
+    println!("{}: ok", path.display());
     Ok(())
 }
 

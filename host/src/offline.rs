@@ -29,10 +29,16 @@ pub struct Report {
 }
 
 /// Runs `pipeline`'s chain over the lines of `input`.
-pub fn run(config: &Config, pipeline: &PipelineConfig, input: &Path) -> anyhow::Result<Report> {
+/// `lookups` are the configuration's tables, loaded (see [`crate::lookup::load_all`]).
+pub fn run(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    input: &Path,
+    lookups: &crate::lookup::Lookups,
+) -> anyhow::Result<Report> {
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let specs = load_steps(&runtime, config, &pipeline.steps)?;
+    let specs = load_steps(&runtime, config, &pipeline.steps, lookups)?;
     let mut chain = Chain::new(&specs)?;
     let names = chain.names();
     let decoder = Decoder::new(Vec::new());

@@ -30,7 +30,13 @@ pub struct Prepared {
 /// Checks the database side of every pipeline before anything is consumed:
 /// Weir's own tables exist, each target table has the mapped columns with types
 /// that can take the values.
-pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepared>> {
+/// With `check_only`, nothing is created or started: Weir's tables are left
+/// alone and lookup tables are loaded once, not refreshed.
+pub async fn prepare(
+    config: &Config,
+    pool: &Pool,
+    check_only: bool,
+) -> anyhow::Result<Vec<Prepared>> {
     let brokers = config.brokers()?;
     let mut conn = db::connect(pool, Duration::from_secs(15))
         .await
@@ -40,9 +46,11 @@ pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepare
                 db::describe_url(&config.database_url().unwrap_or_default())
             )
         })?;
-    db::ensure_own_tables(&mut conn)
-        .await
-        .context("creating weir_offsets and weir_dead_letters")?;
+    if !check_only {
+        db::ensure_own_tables(&mut conn)
+            .await
+            .context("creating weir_offsets and weir_dead_letters")?;
+    }
     let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
         Some(crate::plugin::Runtime::new(
             crate::plugin::Runtime::default_cache_dir(),
@@ -50,16 +58,26 @@ pub async fn prepare(config: &Config, pool: &Pool) -> anyhow::Result<Vec<Prepare
     } else {
         None
     };
+    let lookups = crate::lookup::load_all(config, Some(pool)).await?;
+    if !check_only {
+        crate::lookup::spawn_refresh(config, &lookups, pool.clone());
+    }
     let mut out = Vec::new();
-    for p in &config.pipelines {
-        let plan = TablePlan::load(&mut conn, p)
-            .await
-            .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?;
+    for (i, p) in config.pipelines.iter().enumerate() {
+        let at = || format!("pipeline `{}` in {}", p.name, config.path.display());
         let steps = match &runtime {
-            Some(rt) => crate::chain::load_steps(rt, config, &p.steps)
-                .with_context(|| format!("pipeline `{}` in {}", p.name, config.path.display()))?,
+            // Plugins may read their granted files in `init`, through WASI's
+            // synchronous filesystem, which must not run on a runtime thread.
+            Some(rt) => tokio::task::block_in_place(|| {
+                crate::chain::load_steps(rt, config, &p.steps, &lookups)
+            })
+            .with_context(at)?,
             None => Vec::new(),
         };
+        let fields = crate::check::chain_fields(config, i, &steps)?;
+        let plan = TablePlan::load(&mut conn, p, &fields)
+            .await
+            .with_context(at)?;
         out.push(Prepared {
             config: p.clone(),
             plan: Arc::new(plan),
@@ -89,8 +107,10 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         let chain = if p.steps.is_empty() {
             None
         } else {
+            // `init` may read granted files through WASI's synchronous
+            // filesystem, which must not run on a runtime thread.
             Some(
-                crate::chain::Chain::new(&p.steps)
+                tokio::task::block_in_place(|| crate::chain::Chain::new(&p.steps))
                     .with_context(|| format!("pipeline `{}`", c.name))?,
             )
         };

@@ -80,6 +80,8 @@ pub struct Limits {
     pub event_budget: Duration,
     /// The smallest deadline of a call, however small its batch.
     pub min_deadline: Duration,
+    /// The deadline of `init` (which may load a file or a model).
+    pub init_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -88,6 +90,7 @@ impl Default for Limits {
             memory_bytes: 128 << 20,
             event_budget: Duration::from_micros(200),
             min_deadline: Duration::from_millis(100),
+            init_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -310,16 +313,16 @@ impl Plugin {
         &self.sha256[..12.min(self.sha256.len())]
     }
 
-    /// A fresh instance with these limits and config (`init` is called). `files`,
+    /// A fresh instance with these limits, grants and config (`init` is called).
     /// if any, is a folder the guest may read at [`GUEST_FILES`].
     pub fn instantiate(
         &self,
         limits: Limits,
         config: &[(String, String)],
-        files: Option<&Path>,
+        grants: &Grants,
     ) -> Result<Instance, PluginError> {
         let mut inst = self
-            .bare_instance(limits, files)
+            .bare_instance(limits, grants)
             .map_err(|e| PluginError::Trap {
                 name: self.name.clone(),
                 message: format!("instantiating: {e:#}"),
@@ -338,7 +341,7 @@ impl Plugin {
         }
     }
 
-    fn bare_instance(&self, limits: Limits, files: Option<&Path>) -> wasmtime::Result<Instance> {
+    fn bare_instance(&self, limits: Limits, grants: &Grants) -> wasmtime::Result<Instance> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
         let mut builder = WasiCtxBuilder::new();
@@ -348,7 +351,7 @@ impl Plugin {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        if let Some(dir) = files {
+        if let Some(dir) = &grants.files {
             builder.preopened_dir(dir, GUEST_FILES, wasmtime_wasi::FsPerms::ReadOnly)?;
         }
         let wasi = builder.build();
@@ -362,6 +365,7 @@ impl Plugin {
                 .build(),
             plugin: self.name.clone(),
             logged: 0,
+            lookups: grants.lookups.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -375,15 +379,25 @@ impl Plugin {
             store,
             exports,
             limits,
-            files: files.map(Path::to_owned),
+            grants: grants.clone(),
             stdout,
             stderr,
             seen_out: 0,
             seen_err: 0,
             poisoned: false,
+            armed: Duration::ZERO,
             plugin: self.clone(),
         })
     }
+}
+
+/// What a step may touch beyond its own memory.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// A folder the guest may read at [`GUEST_FILES`].
+    pub files: Option<PathBuf>,
+    /// The lookup tables it may read.
+    pub lookups: crate::lookup::Lookups,
 }
 
 /// Where a step's granted files appear inside the sandbox.
@@ -399,6 +413,7 @@ pub struct HostState {
     limits: StoreLimits,
     plugin: String,
     logged: u64,
+    lookups: crate::lookup::Lookups,
 }
 
 impl WasiView for HostState {
@@ -428,21 +443,36 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
         }
     }
 
-    fn lookup(&mut self, _table: String, _key: String) -> Option<String> {
-        None
+    fn lookup(&mut self, table: String, key: String) -> Option<String> {
+        let rows = self.lookups.get(&table)?.rows();
+        rows.get(key.as_str()).map(|v| v.to_string())
     }
 
+    /// A table the step was not granted answers "absent" for every key.
     fn lookup_many(
         &mut self,
-        _table: String,
-        _keys: Vec<u8>,
+        table: String,
+        keys: Vec<u8>,
         key_ends: Vec<u32>,
     ) -> (Vec<u8>, Vec<u32>, Vec<bool>) {
-        (
-            Vec::new(),
-            vec![0; key_ends.len()],
-            vec![false; key_ends.len()],
-        )
+        let rows = self.lookups.get(&table).map(|t| t.rows());
+        let mut values = Vec::new();
+        let mut ends = Vec::with_capacity(key_ends.len());
+        let mut found = Vec::with_capacity(key_ends.len());
+        let mut start = 0usize;
+        for &end in &key_ends {
+            let end = (end as usize).clamp(start, keys.len());
+            let hit = std::str::from_utf8(&keys[start..end])
+                .ok()
+                .and_then(|k| rows.as_ref()?.get(k));
+            start = end;
+            if let Some(v) = hit {
+                values.extend_from_slice(v.as_bytes());
+            }
+            found.push(hit.is_some());
+            ends.push(values.len() as u32);
+        }
+        (values, ends, found)
     }
 }
 
@@ -492,12 +522,14 @@ pub struct Instance {
     store: Store<HostState>,
     exports: Exports,
     limits: Limits,
-    files: Option<PathBuf>,
+    grants: Grants,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     seen_out: usize,
     seen_err: usize,
     poisoned: bool,
+    /// The deadline of the call in progress.
+    armed: Duration,
     plugin: Plugin,
 }
 
@@ -517,21 +549,19 @@ impl Instance {
 
     /// Rebuilds this instance from its plugin, with the same config.
     pub fn rebuild(&mut self, config: &[(String, String)]) -> Result<(), PluginError> {
-        let fresh = self
-            .plugin
-            .instantiate(self.limits, config, self.files.as_deref())?;
+        let fresh = self.plugin.instantiate(self.limits, config, &self.grants)?;
         *self = fresh;
         Ok(())
     }
 
     fn arm(&mut self, events: usize) {
-        let budget = (self.limits.event_budget * events as u32).max(self.limits.min_deadline);
-        let ticks = (budget.as_micros() / TICK.as_micros()).max(1) as u64;
-        self.store.set_epoch_deadline(ticks);
+        self.arm_for((self.limits.event_budget * events as u32).max(self.limits.min_deadline));
     }
 
-    fn budget(&self, events: usize) -> Duration {
-        (self.limits.event_budget * events as u32).max(self.limits.min_deadline)
+    fn arm_for(&mut self, budget: Duration) {
+        self.armed = budget;
+        let ticks = (budget.as_micros() / TICK.as_micros()).max(1) as u64;
+        self.store.set_epoch_deadline(ticks);
     }
 
     /// The guest's output since the last call, as log lines tagged with the plugin.
@@ -552,17 +582,13 @@ impl Instance {
         new_err
     }
 
-    fn fault(&mut self, error: wasmtime::Error, events: usize) -> Fault {
+    fn fault(&mut self, error: wasmtime::Error) -> Fault {
         self.poisoned = true;
         let stderr = self.drain_output();
         let text = format!("{error:#}");
         if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
             match trap {
-                wasmtime::Trap::Interrupt => {
-                    return Fault::Deadline {
-                        budget: self.budget(events),
-                    }
-                }
+                wasmtime::Trap::Interrupt => return Fault::Deadline { budget: self.armed },
                 wasmtime::Trap::UnreachableCodeReached => {
                     let message =
                         panic_message(&stderr).unwrap_or_else(|| "unreachable code reached".into());
@@ -593,25 +619,24 @@ impl Instance {
         }
     }
 
-    /// After a call over `events` events: the guest's output logged, and a trap
-    /// turned into a [`Fault`].
-    fn settle<R>(&mut self, r: wasmtime::Result<R>, events: usize) -> Result<R, Fault> {
+    /// After a call: the guest's output logged, and a trap turned into a [`Fault`].
+    fn settle<R>(&mut self, r: wasmtime::Result<R>) -> Result<R, Fault> {
         match r {
             Ok(v) => {
                 self.drain_output();
                 Ok(v)
             }
-            Err(e) => Err(self.fault(e, events)),
+            Err(e) => Err(self.fault(e)),
         }
     }
 
     fn call_init(&mut self, config: &[(String, String)]) -> Result<Result<(), String>, Fault> {
-        self.arm(1000);
+        self.arm_for(self.limits.init_deadline);
         let r = match &self.exports {
             Exports::Filter(b) => b.weir_plugin_filter().call_init(&mut self.store, config),
             Exports::Enricher(b) => b.weir_plugin_enricher().call_init(&mut self.store, config),
         };
-        self.settle(r, 1000)
+        self.settle(r)
     }
 
     /// The plugin's description.
@@ -621,7 +646,7 @@ impl Instance {
             Exports::Filter(b) => b.weir_plugin_filter().call_describe(&mut self.store),
             Exports::Enricher(b) => b.weir_plugin_enricher().call_describe(&mut self.store),
         };
-        self.settle(r, 1000)
+        self.settle(r)
     }
 
     /// Runs a filter over a batch and checks the answer's shape.
@@ -634,7 +659,7 @@ impl Instance {
             });
         };
         let r = b.weir_plugin_filter().call_keep(&mut self.store, batch);
-        let answer = self.settle(r, n)?;
+        let answer = self.settle(r)?;
         if let Ok((keep, rejected)) = &answer {
             if keep.len() != n {
                 return Err(Fault::BadResult {
@@ -657,7 +682,7 @@ impl Instance {
             });
         };
         let r = b.weir_plugin_enricher().call_enrich(&mut self.store, batch);
-        let answer = self.settle(r, n)?;
+        let answer = self.settle(r)?;
         if let Ok(add) = &answer {
             if add.field_ends.len() != n {
                 return Err(Fault::BadResult {

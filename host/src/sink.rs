@@ -97,6 +97,15 @@ pub enum PlanError {
         "column `{table}.{column}` is NOT NULL without a default, and no field is mapped to it"
     )]
     UnmappedRequired { table: String, column: String },
+    #[error(
+        "column `{table}.{column}` is NOT NULL, but plugin `{plugin}` may write `{field}` as null"
+    )]
+    MayBeNull {
+        table: String,
+        column: String,
+        field: String,
+        plugin: String,
+    },
     #[error("reading the table's columns: {0}")]
     Db(#[from] mysql_async::Error),
 }
@@ -116,7 +125,12 @@ type SchemaRow = (
 
 impl TablePlan {
     /// Reads the table's columns and matches them with the pipeline's mapping.
-    pub async fn load(conn: &mut Conn, p: &PipelineConfig) -> Result<TablePlan, PlanError> {
+    /// `fields` are the types the chain leaves its fields with ([`crate::check::chain_fields`]).
+    pub async fn load(
+        conn: &mut Conn,
+        p: &PipelineConfig,
+        fields_in: &crate::check::Fields,
+    ) -> Result<TablePlan, PlanError> {
         let rows: Vec<SchemaRow> = conn
             .query(format!(
                 "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
@@ -159,15 +173,25 @@ impl TablePlan {
                 "@key" => ColumnSource::Key,
                 "@ingested_at" => ColumnSource::IngestedAt,
                 field => {
-                    if let Some(declared) = p.fields.get(field) {
-                        if !compatible(*declared, &ty) {
+                    if let Some(info) = fields_in.get(field) {
+                        if !compatible(info.ty, &ty) {
                             return Err(PlanError::Incompatible {
                                 table: p.table.clone(),
                                 column: name,
                                 ty: column_type,
                                 field: field.to_owned(),
-                                declared: *declared,
+                                declared: info.ty,
                             });
+                        }
+                        if let crate::check::Origin::Step(plugin) = &info.origin {
+                            if info.nullable && nullable.eq_ignore_ascii_case("NO") {
+                                return Err(PlanError::MayBeNull {
+                                    table: p.table.clone(),
+                                    column: name,
+                                    field: field.to_owned(),
+                                    plugin: plugin.clone(),
+                                });
+                            }
                         }
                     }
                     let slot = match fields.iter().position(|f| f == field) {

@@ -48,7 +48,11 @@ fn stale_owner_late_batch_is_fenced() {
         weir::db::ensure_own_tables(&mut conn)
             .await
             .expect("own tables");
-        let plan = Arc::new(TablePlan::load(&mut conn, &p).await.expect("plan"));
+        let plan = Arc::new(
+            TablePlan::load(&mut conn, &p, &weir::check::source_fields(&p))
+                .await
+                .expect("plan"),
+        );
         let offsets = OffsetTable::new(p.group(), &p.topic);
         assert_eq!(offsets.claim(&mut conn, 0, 0).await.expect("claim"), 0);
         let claim = Claim {

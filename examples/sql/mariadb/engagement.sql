@@ -11,6 +11,12 @@ CREATE TABLE IF NOT EXISTS engagement (
   app VARCHAR(16) NULL,
   ip VARCHAR(45) NULL,
   user_agent VARCHAR(512) NULL,
+  country CHAR(2) NULL,
+  region VARCHAR(128) NULL,
+  city VARCHAR(128) NULL,
+  latitude DOUBLE NULL,
+  longitude DOUBLE NULL,
+  category VARCHAR(64) NULL,
   ingested_at DATETIME(3) NOT NULL,
   PRIMARY KEY (kafka_partition, kafka_offset),
   KEY by_time (event_time)

@@ -1,0 +1,186 @@
+//! `weir plugin new`: a plugin crate that builds and passes its own test as
+//! generated.
+//!
+//! The crate depends on `weir-sdk` by path. The SDK is found, in order: the
+//! `--sdk` argument, the `WEIR_SDK` environment variable, or the `sdk/` folder
+//! of the checkout this `weir` was built from. The crate is its own workspace,
+//! so it builds the same inside a Weir checkout or anywhere else.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+
+/// What kind of plugin to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginKind {
+    Filter,
+    Enricher,
+}
+
+/// Finds the SDK: `explicit`, else `$WEIR_SDK`, else this checkout's `sdk/`.
+pub fn find_sdk(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let from_env = std::env::var_os("WEIR_SDK").map(PathBuf::from);
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    let candidates: Vec<(PathBuf, &str)> = explicit
+        .map(|p| (p.to_owned(), "--sdk"))
+        .into_iter()
+        .chain(from_env.map(|p| (p, "WEIR_SDK")))
+        .chain(std::iter::once((
+            built_from,
+            "the checkout weir was built from",
+        )))
+        .collect();
+    for (path, how) in &candidates {
+        if path.join("Cargo.toml").is_file() {
+            return path
+                .canonicalize()
+                .with_context(|| format!("resolving the SDK at {} ({how})", path.display()));
+        }
+        if *how != "the checkout weir was built from" {
+            bail!(
+                "{} (from {how}) is not the weir-sdk crate: it has no Cargo.toml",
+                path.display()
+            );
+        }
+    }
+    bail!("cannot find weir-sdk: pass --sdk PATH or set WEIR_SDK to the sdk/ folder of a Weir checkout")
+}
+
+/// Writes the crate for plugin `name` into `dir` (which must not exist or be empty).
+pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        bail!("`{name}` is not a plugin name: lower-case letters, digits and `-`, starting with a letter");
+    }
+    if dir.exists()
+        && dir
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
+    let sdk = sdk.display().to_string().replace('\\', "/");
+    let write = |path: PathBuf, text: String| {
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write(
+        dir.join("Cargo.toml"),
+        CARGO_TOML.replace("{name}", name).replace("{sdk}", &sdk),
+    )?;
+    let lib = match kind {
+        PluginKind::Filter => FILTER_RS,
+        PluginKind::Enricher => ENRICHER_RS,
+    };
+    write(src.join("lib.rs"), lib.replace("{name}", name))?;
+    write(
+        dir.join("README.md"),
+        README
+            .replace("{name}", name)
+            .replace("{file}", &name.replace('-', "_")),
+    )?;
+    write(dir.join(".gitignore"), "/target\n/Cargo.lock\n".into())?;
+    Ok(())
+}
+
+const CARGO_TOML: &str = r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+# cdylib: the wasm component; rlib: the same code for native `cargo test`.
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+weir-sdk = { path = "{sdk}" }
+
+# Its own workspace: builds the same inside a Weir checkout or anywhere else.
+[workspace]
+
+[profile.release]
+lto = true
+codegen-units = 1
+strip = true
+opt-level = 3
+"#;
+
+const FILTER_RS: &str = r##"//! {name}: a Weir filter. It keeps events whose `action` is one of the
+//! configured actions (step config: `actions = "save,closeup"`).
+
+use weir_sdk::{filter, Event, List};
+
+#[derive(weir_sdk::Config)]
+pub struct Settings {
+    /// Actions to keep, comma separated.
+    #[config(default = "save")]
+    actions: List<String>,
+}
+
+#[filter(reads(action: text))]
+fn keep(event: &Event, settings: &Settings) -> bool {
+    event
+        .str("action")
+        .is_some_and(|action| settings.actions.iter().any(|a| *a == action))
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_sdk::testing::Outcome::{Dropped, Kept};
+
+    #[test]
+    fn keeps_the_configured_actions() {
+        let events = [r#"{"action":"save"}"#, r#"{"action":"click"}"#, r#"{}"#];
+        assert_eq!(super::weir_plugin::test(&events, &[]).unwrap(), [Kept, Dropped, Dropped]);
+        let clicks = super::weir_plugin::test(&events, &[("actions", "click")]).unwrap();
+        assert_eq!(clicks, [Dropped, Kept, Dropped]);
+    }
+}
+"##;
+
+const ENRICHER_RS: &str = r##"//! {name}: a Weir enricher. It adds `hour`, the hour of the day (UTC) of
+//! the event's `ts` (milliseconds since the Unix epoch), or null without one.
+
+use weir_sdk::{enricher, Event, Fields};
+
+#[enricher(reads(ts: int?), writes(hour: int?))]
+fn enrich(event: &Event, out: &mut Fields) {
+    let hour = event.int("ts").map(|ms| ms.div_euclid(3_600_000).rem_euclid(24));
+    out.set("hour", hour);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn adds_the_hour_of_the_day() {
+        // 2026-11-26T09:30:00Z
+        let out = super::weir_plugin::test(&[r#"{"ts":1795685400000}"#, r#"{}"#], &[]).unwrap();
+        assert_eq!(out[0].added().int("hour"), Some(9));
+        assert!(out[1].added().is_null("hour"));
+    }
+}
+"##;
+
+const README: &str = r#"# {name}
+
+A Weir plugin.
+
+    cargo test                                             # native, no wasm
+    cargo build --target wasm32-wasip2 --release           # the component
+    cp target/wasm32-wasip2/release/{file}.wasm PLUGIN_DIR/{name}.wasm
+
+Then name it in a step of the pipeline's TOML and try it on captured events:
+
+    [[pipeline.step]]
+    plugin = "{name}"
+
+    weir check -c weir.toml
+    weir test -c weir.toml --input events.jsonl
+"#;

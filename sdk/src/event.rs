@@ -1,0 +1,243 @@
+//! A batch as the host sends it, and one event of it read lazily.
+
+use std::borrow::Cow;
+
+use crate::json;
+
+/// One partition's events, in columns, exactly as they cross the boundary:
+/// event `i`'s payload is `payloads[payload_ends[i-1]..payload_ends[i]]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub topic: &'a str,
+    pub payloads: &'a [u8],
+    pub payload_ends: &'a [u32],
+    pub keys: &'a [u8],
+    pub key_ends: &'a [u32],
+    /// Per event, the fields earlier steps set, as one JSON object (or empty).
+    pub fields: &'a [u8],
+    pub field_ends: &'a [u32],
+    pub timestamps_ms: &'a [i64],
+    pub partitions: &'a [i32],
+    pub offsets: &'a [i64],
+}
+
+fn item<'a>(bytes: &'a [u8], ends: &[u32], i: usize) -> &'a [u8] {
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    let end = ends.get(i).map_or(start, |&e| e as usize);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+impl<'a> Batch<'a> {
+    /// How many events the batch holds.
+    pub fn len(&self) -> usize {
+        self.payload_ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.payload_ends.is_empty()
+    }
+
+    /// Event `i`, with no lookups prefetched.
+    pub fn event(&self, i: usize) -> Event<'a> {
+        self.event_with(i, &[])
+    }
+
+    pub(crate) fn event_with(&self, i: usize, lookups: &'a [Prefetched]) -> Event<'a> {
+        Event {
+            topic: self.topic,
+            payload: Object(item(self.payloads, self.payload_ends, i)),
+            key: item(self.keys, self.key_ends, i),
+            fields: Object(item(self.fields, self.field_ends, i)),
+            timestamp_ms: self.timestamps_ms.get(i).copied().unwrap_or(-1),
+            partition: self.partitions.get(i).copied().unwrap_or(-1),
+            offset: self.offsets.get(i).copied().unwrap_or(-1),
+            index: i,
+            lookups,
+        }
+    }
+}
+
+/// A JSON object read in place: each getter scans for its member, nothing is
+/// parsed up front and nothing is allocated unless a string holds an escape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Object<'a>(pub &'a [u8]);
+
+impl<'a> Object<'a> {
+    /// The raw JSON of member `name`.
+    pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        json::find(self.0, name)
+    }
+
+    /// Member `name` if it is a string.
+    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.raw(name).and_then(json::as_str)
+    }
+
+    /// Member `name` if it is an integer.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.raw(name).and_then(json::as_int)
+    }
+
+    /// Member `name` if it is a number.
+    pub fn float(&self, name: &str) -> Option<f64> {
+        self.raw(name).and_then(json::as_float)
+    }
+
+    /// Member `name` if it is a boolean.
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.raw(name).and_then(json::as_bool)
+    }
+
+    /// Whether member `name` is present and `null`.
+    pub fn is_null(&self, name: &str) -> bool {
+        self.raw(name) == Some(b"null")
+    }
+
+    /// The object's bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// Whether the bytes are a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.0
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'{')
+    }
+}
+
+/// One event: its payload, the fields earlier steps set (which win over the
+/// payload's members of the same name) and its Kafka coordinates.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    topic: &'a str,
+    payload: Object<'a>,
+    key: &'a [u8],
+    fields: Object<'a>,
+    timestamp_ms: i64,
+    partition: i32,
+    offset: i64,
+    index: usize,
+    lookups: &'a [Prefetched],
+}
+
+impl<'a> Event<'a> {
+    /// The raw JSON of field `name`: set by an earlier step, else the payload's.
+    pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
+        self.fields.raw(name).or_else(|| self.payload.raw(name))
+    }
+
+    /// Field `name` if it is a string. `None` when absent, null or not a string.
+    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.raw(name).and_then(json::as_str)
+    }
+
+    /// Field `name` if it is an integer.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.raw(name).and_then(json::as_int)
+    }
+
+    /// Field `name` if it is a number.
+    pub fn float(&self, name: &str) -> Option<f64> {
+        self.raw(name).and_then(json::as_float)
+    }
+
+    /// Field `name` if it is a boolean.
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.raw(name).and_then(json::as_bool)
+    }
+
+    /// Whether field `name` is present and not `null`.
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some_and(|r| r != b"null")
+    }
+
+    /// The payload as it came from Kafka.
+    pub fn payload(&self) -> Object<'a> {
+        self.payload
+    }
+
+    /// The fields earlier steps set.
+    pub fn fields(&self) -> Object<'a> {
+        self.fields
+    }
+
+    /// Whether the payload is a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.payload.is_object()
+    }
+
+    /// The Kafka key (empty when the record had none).
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+
+    /// Kafka's timestamp in milliseconds since the Unix epoch (-1: none).
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The answer of lookup table `table` for this event's key field, fetched
+    /// for the whole batch in one call before the plugin function ran. The
+    /// table and key field are declared in the attribute:
+    /// `#[enricher(lookups(categories = "pin_id"))]`.
+    ///
+    /// # Panics
+    /// If `table` was not declared (the event becomes a dead letter saying so).
+    pub fn lookup(&self, table: &str) -> Option<&'a str> {
+        let Some(t) = self.lookups.iter().find(|t| t.table == table) else {
+            panic!("lookup table `{table}` is not declared in the plugin attribute's lookups(...)");
+        };
+        t.get(self.index)
+    }
+}
+
+/// One lookup table's answers for a whole batch.
+#[derive(Debug, Clone, Default)]
+pub struct Prefetched {
+    pub(crate) table: String,
+    pub(crate) values: Vec<u8>,
+    pub(crate) ends: Vec<u32>,
+    pub(crate) found: Vec<bool>,
+}
+
+impl Prefetched {
+    fn get(&self, i: usize) -> Option<&str> {
+        if !self.found.get(i).copied().unwrap_or(false) {
+            return None;
+        }
+        std::str::from_utf8(item(&self.values, &self.ends, i)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestBatch;
+
+    #[test]
+    fn fields_of_earlier_steps_win_over_the_payload() {
+        let batch = TestBatch::new(&[r#"{"a":1,"b":"x"}"#]).with_fields(0, r#"{"a":2}"#);
+        let e = batch.view().event(0);
+        assert_eq!(e.int("a"), Some(2));
+        assert_eq!(e.str("b").as_deref(), Some("x"));
+        assert_eq!(e.payload().int("a"), Some(1));
+        assert!(!e.has("c"));
+        assert_eq!(e.offset(), 0);
+    }
+}

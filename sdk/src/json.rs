@@ -1,0 +1,268 @@
+//! A lazy scanner over one JSON object: finds a top-level member's raw value
+//! without building a document, and reads scalars out of raw values.
+//!
+//! The host has already checked that every payload handed to a plugin is a
+//! well-formed JSON object, so the scanner is strict only where it must be to
+//! stay in bounds: on anything unexpected it answers "not found".
+
+use std::borrow::Cow;
+
+/// The raw bytes of member `key` of the object `obj`, or `None`. The last of
+/// duplicate members wins, as in the host's decoder.
+pub fn find<'a>(obj: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut found = None;
+    let mut at = skip_ws(obj, 0);
+    if obj.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    loop {
+        at = skip_ws(obj, at);
+        match obj.get(at)? {
+            b'}' => return found,
+            b'"' => {}
+            _ => return found,
+        }
+        let (name, escaped, end) = string_span(obj, at)?;
+        at = skip_ws(obj, end);
+        if obj.get(at) != Some(&b':') {
+            return found;
+        }
+        at = skip_ws(obj, at + 1);
+        let value_end = value_end(obj, at)?;
+        let matches = if escaped {
+            unescape(name).is_some_and(|n| n == key)
+        } else {
+            name == key.as_bytes()
+        };
+        if matches {
+            found = Some(&obj[at..value_end]);
+        }
+        at = skip_ws(obj, value_end);
+        match obj.get(at)? {
+            b',' => at += 1,
+            _ => return found,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut at: usize) -> usize {
+    while let Some(c) = b.get(at) {
+        if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+/// The string starting at `b[at] == '"'`: its content, whether it holds an
+/// escape, and the index after its closing quote.
+fn string_span(b: &[u8], at: usize) -> Option<(&[u8], bool, usize)> {
+    let mut i = at + 1;
+    let mut escaped = false;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some((&b[at + 1..i], escaped, i + 1)),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just after the value starting at `at`.
+fn value_end(b: &[u8], at: usize) -> Option<usize> {
+    match *b.get(at)? {
+        b'"' => string_span(b, at).map(|(_, _, end)| end),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = string_span(b, i)?.2;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let mut i = at;
+            while let Some(c) = b.get(i) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                i += 1;
+            }
+            (i > at).then_some(i)
+        }
+    }
+}
+
+/// A raw value as text: the content of a JSON string, unescaped only if it
+/// holds an escape. `None` for anything but a string.
+pub fn as_str(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let (content, escaped, end) = match raw.first() {
+        Some(b'"') => string_span(raw, 0)?,
+        _ => return None,
+    };
+    if end != raw.len() {
+        return None;
+    }
+    if escaped {
+        unescape(content).map(|s| Cow::Owned(s.into_owned()))
+    } else {
+        std::str::from_utf8(content).ok().map(Cow::Borrowed)
+    }
+}
+
+/// A raw value as an integer (a JSON number without fraction or exponent).
+pub fn as_int(raw: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(raw).ok()?;
+    text.parse().ok()
+}
+
+/// A raw value as a float (any JSON number).
+pub fn as_float(raw: &[u8]) -> Option<f64> {
+    match raw.first()? {
+        b'-' | b'0'..=b'9' => std::str::from_utf8(raw).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A raw value as a boolean.
+pub fn as_bool(raw: &[u8]) -> Option<bool> {
+    match raw {
+        b"true" => Some(true),
+        b"false" => Some(false),
+        _ => None,
+    }
+}
+
+/// The content of a JSON string with its escapes resolved.
+fn unescape(content: &[u8]) -> Option<Cow<'_, str>> {
+    if !content.contains(&b'\\') {
+        return std::str::from_utf8(content).ok().map(Cow::Borrowed);
+    }
+    let mut out = String::with_capacity(content.len());
+    let mut i = 0;
+    while i < content.len() {
+        let start = i;
+        while i < content.len() && content[i] != b'\\' {
+            i += 1;
+        }
+        out.push_str(std::str::from_utf8(&content[start..i]).ok()?);
+        if i == content.len() {
+            break;
+        }
+        let c = *content.get(i + 1)?;
+        i += 2;
+        match c {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(content.get(i..i + 4)?)?;
+                i += 4;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    if content.get(i..i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex4(content.get(i + 2..i + 6)?)?;
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo.checked_sub(0xDC00)? & 0x3FF)
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(code)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(Cow::Owned(out))
+}
+
+fn hex4(b: &[u8]) -> Option<u32> {
+    u32::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
+}
+
+/// Appends `s` to `out` as a JSON string, quotes included.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &[u8] = br#" { "a" : 1, "s":"x\"y", "n":null, "o":{"a":[1,{"b":"}"}]}, "f":-2.5e1, "b":true, "u":"\u00e9\ud83d\ude00", "a":2 } "#;
+
+    #[test]
+    fn finds_members_lazily_and_the_last_duplicate_wins() {
+        assert_eq!(find(EVENT, "a"), Some(&b"2"[..]));
+        assert_eq!(find(EVENT, "n"), Some(&b"null"[..]));
+        assert_eq!(find(EVENT, "o"), Some(&br#"{"a":[1,{"b":"}"}]}"#[..]));
+        assert_eq!(find(EVENT, "missing"), None);
+        assert_eq!(find(b"[1,2]", "a"), None);
+        assert_eq!(find(b"{\"a\":", "a"), None);
+    }
+
+    #[test]
+    fn reads_scalars_by_their_json_type() {
+        assert_eq!(as_str(find(EVENT, "s").unwrap()).unwrap(), "x\"y");
+        assert_eq!(as_str(find(EVENT, "u").unwrap()).unwrap(), "é😀");
+        assert_eq!(as_float(find(EVENT, "f").unwrap()), Some(-25.0));
+        assert_eq!(as_int(find(EVENT, "f").unwrap()), None);
+        assert_eq!(as_int(find(EVENT, "a").unwrap()), Some(2));
+        assert_eq!(as_bool(find(EVENT, "b").unwrap()), Some(true));
+        assert_eq!(as_str(b"12"), None);
+        assert_eq!(as_float(b"\"1\""), None);
+    }
+
+    #[test]
+    fn writes_strings_that_read_back() {
+        let mut out = Vec::new();
+        write_str(&mut out, "tab\there \"quoted\" \\ \u{1} é");
+        assert_eq!(as_str(&out).unwrap(), "tab\there \"quoted\" \\ \u{1} é");
+    }
+}

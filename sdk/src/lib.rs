@@ -1,0 +1,154 @@
+//! Write a Weir plugin as one plain function.
+//!
+//! A filter keeps or drops events; an enricher adds fields. Each is a function
+//! with an attribute that declares what it reads and writes; the attribute
+//! generates the WIT glue, the batch loop, `describe` and `init`:
+//!
+//! ```
+//! use weir_sdk::{filter, Event, List};
+//!
+//! #[derive(weir_sdk::Config)]
+//! pub struct Settings {
+//!     /// Actions to keep, comma separated.
+//!     #[config(default = "click,save")]
+//!     actions: List<String>,
+//! }
+//!
+//! #[filter(reads(action: text))]
+//! fn keep(event: &Event, settings: &Settings) -> bool {
+//!     event.str("action").is_some_and(|a| settings.actions.iter().any(|k| *k == a))
+//! }
+//!
+//! # fn main() {
+//! // Native test through the same batch loop the host drives, no wasm:
+//! use weir_sdk::testing::Outcome;
+//! let out = weir_plugin::test(&[r#"{"action":"save"}"#, r#"{"action":"hide"}"#], &[]).unwrap();
+//! assert_eq!(out, [Outcome::Kept, Outcome::Dropped]);
+//! # }
+//! ```
+//!
+//! Build for the host with `cargo build --target wasm32-wasip2 --release` and
+//! copy `NAME.wasm` (the crate's name, with `-`) into the plugin folder.
+//!
+//! Field getters ([`Event::str`], [`Event::int`], ...) scan the payload for the
+//! member when called: no document is built, nothing is allocated unless a
+//! string holds an escape. Fields set by earlier steps win over the payload's.
+
+mod config;
+mod event;
+mod fields;
+mod host;
+mod json;
+#[doc(hidden)]
+pub mod rt;
+pub mod testing;
+
+pub use config::{Config, ConfigError, FromConfig, FromValue, List};
+pub use event::{Batch, Event, Object};
+pub use fields::{Fields, IntoField};
+#[doc(hidden)]
+pub use host::{install as __install_host, HostFns};
+pub use host::{log, lookup, Level};
+/// `#[enricher(reads(...), writes(...), lookups(TABLE = "KEY_FIELD"), name = "...", version = "...")]`
+/// on `fn(&Event, [&Config,] &mut Fields) -> ()` or `-> Result<(), E>` with `E: Into<Failure>`.
+pub use weir_sdk_macros::enricher;
+/// `#[filter(reads(...), lookups(...), name = "...", version = "...")]` on
+/// `fn(&Event, [&Config]) -> R`, `R` one of `bool`, [`Verdict`] or `Result<_, E>`.
+pub use weir_sdk_macros::filter;
+/// `#[derive(weir_sdk::Config)]`: a struct whose fields are read from the step's
+/// `config`, by name, each parsed with [`FromValue`]. `Option<T>` fields are
+/// optional, `#[config(default = "TEXT")]` gives a default, other fields are
+/// required; a key the struct does not name is an `init` error.
+pub use weir_sdk_macros::Config;
+
+/// What a filter decides for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The event goes on.
+    Keep,
+    /// The event is dropped and counted as filtered.
+    Drop,
+    /// The event is refused: it becomes a dead letter with this reason.
+    Reject(String),
+}
+
+/// An event refused by an enricher: it becomes a dead letter with this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject(pub String);
+
+/// The whole batch cannot be handled now; the host retries it later, with backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryLater(pub String);
+
+/// Why a plugin function did not finish an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Reject(String),
+    RetryLater(String),
+}
+
+impl From<Reject> for Failure {
+    fn from(r: Reject) -> Failure {
+        Failure::Reject(r.0)
+    }
+}
+
+impl From<RetryLater> for Failure {
+    fn from(r: RetryLater) -> Failure {
+        Failure::RetryLater(r.0)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Failure {
+        Failure::Reject(reason)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(reason: &str) -> Failure {
+        Failure::Reject(reason.to_string())
+    }
+}
+
+/// An event refused, by index in its batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub index: u32,
+    pub reason: String,
+}
+
+/// An enricher's answer for a batch: per event one JSON object, back to back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Additions {
+    pub fields: Vec<u8>,
+    pub field_ends: Vec<u32>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// The type of a field a plugin reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Int,
+    Float,
+    Boolean,
+    Json,
+}
+
+/// One field a plugin reads or writes; `nullable` when declared with `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub nullable: bool,
+}
+
+/// What `describe` answers: generated from the attribute and the crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub reads: Vec<FieldSpec>,
+    pub writes: Vec<FieldSpec>,
+}
