@@ -15,5 +15,6 @@ mod config_errors;
 mod dead_letters;
 mod faults;
 mod fencing;
+mod pinterest;
 mod plugins;
 mod runs;

@@ -293,10 +293,15 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
 
     /// Starts `weir run` on this scenario's config; its log goes to a file.
     pub fn start(&self, tag: &str) -> Weir {
+        self.start_with(&self.config, tag)
+    }
+
+    /// Starts `weir run` on another config file of this scenario.
+    pub fn start_with(&self, config: &Path, tag: &str) -> Weir {
         let log = self.dir.join(format!("weir-{tag}.log"));
         let child = Command::new(weir_bin())
             .args(["run", "-c"])
-            .arg(&self.config)
+            .arg(config)
             .env("WEIR_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -549,6 +554,75 @@ pub fn install_guests(dir: &Path) {
             std::fs::copy(&path, dir.join(format!("{}.wasm", stem.replace('_', "-"))))
                 .expect("copy guest");
         }
+    }
+}
+
+/// Builds the first-party plugins (plugins/) for wasm32-wasip2 with the
+/// `plugin` profile once per test run, as `scripts/plugins` does, and returns
+/// the folder holding them (`NAME_WITH_UNDERSCORES.wasm`).
+pub fn first_party_plugins() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = repo_root();
+            let out = Command::new(env!("CARGO"))
+                .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
+                .args(["-p", "engagement-filter", "-p", "geo-enricher", "-p", "category-enricher"])
+                .current_dir(&root)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .output()
+                .expect("cargo build of the plugins");
+            assert!(
+                out.status.success(),
+                "building the plugins failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            root.join("target/wasm32-wasip2/plugin")
+        })
+        .clone()
+}
+
+impl Scenario {
+    /// examples/pinterest.toml made this scenario's: its topic, database,
+    /// consumer group (the scenario's name) and GeoLite2 file, with the
+    /// first-party plugins in `plugins.d/` beside it and the pin catalog
+    /// (examples/sql/mariadb/pins.sql, `weir gen-pins`) in its database.
+    pub fn pinterest(&self) -> PathBuf {
+        let plugins = self.dir.join("plugins.d");
+        std::fs::create_dir_all(&plugins).expect("plugins.d");
+        for name in ["engagement-filter", "geo-enricher", "category-enricher"] {
+            let built = first_party_plugins().join(format!("{}.wasm", name.replace('-', "_")));
+            std::fs::copy(&built, plugins.join(format!("{name}.wasm"))).expect("copy plugin");
+        }
+        let example = std::fs::read_to_string(repo_root().join("examples/pinterest.toml"))
+            .expect("examples/pinterest.toml");
+        let mut text = example.clone();
+        for (from, to) in [
+            (
+                "[singlestore]\n".to_string(),
+                format!("[kafka]\nbrokers = \"{BROKERS}\"\n\n[singlestore]\nurl = \"{}\"\n", self.url()),
+            ),
+            ("name = \"engagement\"".into(), format!("name = \"{}\"", self.name)),
+            ("topic = \"pin-engagement\"".into(), format!("topic = \"{}\"", self.topic)),
+            ("${WEIR_GEOLITE2}".into(), geolite2().display().to_string()),
+        ] {
+            assert!(text.contains(&from), "examples/pinterest.toml no longer has {from}");
+            text = text.replace(&from, &to);
+        }
+        let config = self.dir.join("pinterest.toml");
+        std::fs::write(&config, text).expect("writing pinterest.toml");
+        let ddl = std::fs::read_to_string(repo_root().join("examples/sql/mariadb/pins.sql"))
+            .expect("pins.sql");
+        for statement in ddl.split(';').filter(|s| s.contains("CREATE")) {
+            self.exec(statement);
+        }
+        let out = Command::new(weir_bin())
+            .args(["gen-pins", "--url", &self.url()])
+            .output()
+            .expect("weir gen-pins");
+        assert!(out.status.success(), "weir gen-pins: {}", String::from_utf8_lossy(&out.stderr));
+        config
     }
 }
 
