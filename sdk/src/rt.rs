@@ -20,6 +20,10 @@ pub fn init<C: FromConfig>(pairs: Vec<(String, String)>) -> Result<C, String> {
 }
 
 /// What a filter function may return.
+#[diagnostic::on_unimplemented(
+    message = "a filter returns `bool`, `Verdict` or `Result<_, E>`, not `{Self}`",
+    label = "not a verdict"
+)]
 pub trait IntoVerdict {
     fn into_verdict(self) -> Result<Verdict, Failure>;
 }
@@ -43,6 +47,10 @@ impl<T: IntoVerdict, E: Into<Failure>> IntoVerdict for Result<T, E> {
 }
 
 /// What an enricher function may return.
+#[diagnostic::on_unimplemented(
+    message = "an enricher returns nothing or `Result<(), E>`, not `{Self}`",
+    label = "not an enricher's result"
+)]
 pub trait IntoDone {
     fn into_done(self) -> Result<(), Failure>;
 }

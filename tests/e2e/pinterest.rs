@@ -51,7 +51,10 @@ fn pinterest_chain_filters_enriches_and_accounts_for_every_event() {
         ))
     };
     assert!(sink("") > 0 && sink("") <= produced.ill_typed as i64);
-    assert_eq!(sink(" AND reason NOT LIKE 'column `pin_id`%expected an integer%'"), 0);
+    assert_eq!(
+        sink(" AND reason NOT LIKE 'column `pin_id`%expected an integer%'"),
+        0
+    );
 
     // Categories are the catalog's, for every row.
     assert_eq!(
@@ -124,14 +127,26 @@ fn pinterest_example_gives_the_expected_output() {
         .arg(root.join("examples/events.jsonl"));
     if std::env::var_os("WEIR_BLESS").is_some() {
         let dead = s.dir.join("dead.jsonl");
-        let out = cmd.arg("--dead-letters").arg(&dead).output().expect("weir test");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .arg("--dead-letters")
+            .arg(&dead)
+            .output()
+            .expect("weir test");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut text = out.stdout;
         text.extend(std::fs::read(&dead).expect("dead letters"));
         std::fs::write(&expected, text).expect("writing the expected output");
         return;
     }
-    let out = cmd.arg("--expect").arg(&expected).output().expect("weir test");
+    let out = cmd
+        .arg("--expect")
+        .arg(&expected)
+        .output()
+        .expect("weir test");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("output matches"), "{stderr}");
@@ -158,9 +173,14 @@ fn check_accepts_the_example_and_names_what_does_not_line_up() {
     };
     let (code, stdout, stderr) = check(&config);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("step 2: geo-enricher 0.1.0 (enricher"), "{stdout}");
     assert!(
-        stdout.contains("writes: country text?, region text?, city text?, latitude float?, longitude float?"),
+        stdout.contains("step 2: geo-enricher 0.1.0 (enricher"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "writes: country text?, region text?, city text?, latitude float?, longitude float?"
+        ),
         "{stdout}"
     );
     let text = std::fs::read_to_string(&config).expect("config");
@@ -178,14 +198,24 @@ fn check_accepts_the_example_and_names_what_does_not_line_up() {
         "{stderr}"
     );
     // A column maps a field no one writes.
-    let (code, _, stderr) = check(&variant("typo.toml", "category = \"category\"", "category = \"categry\""));
+    let (code, _, stderr) = check(&variant(
+        "typo.toml",
+        "category = \"category\"",
+        "category = \"categry\"",
+    ));
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("`pipeline[0].columns.category`: field `categry` is neither declared"), "{stderr}");
+    assert!(
+        stderr.contains("`pipeline[0].columns.category`: field `categry` is neither declared"),
+        "{stderr}"
+    );
     // A step's field cannot go into its column.
     s.exec("ALTER TABLE engagement MODIFY latitude DATETIME NULL");
     let (code, _, stderr) = check(&config);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("column `engagement.latitude` (datetime) cannot hold field `latitude`"), "{stderr}");
+    assert!(
+        stderr.contains("column `engagement.latitude` (datetime) cannot hold field `latitude`"),
+        "{stderr}"
+    );
     s.exec("ALTER TABLE engagement MODIFY latitude DOUBLE NOT NULL");
     let (code, _, stderr) = check(&config);
     assert_eq!(code, Some(2), "{stderr}");
@@ -204,11 +234,22 @@ fn a_new_plugin_builds_tests_and_runs() {
     let _ = std::fs::remove_dir_all(&dir);
     let crate_dir = dir.join("hour-of-day");
     let out = Command::new(weir_bin())
-        .args(["plugin", "new", "hour-of-day", "--kind", "enricher", "--dir"])
+        .args([
+            "plugin",
+            "new",
+            "hour-of-day",
+            "--kind",
+            "enricher",
+            "--dir",
+        ])
         .arg(&crate_dir)
         .output()
         .expect("weir plugin new");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // One target folder for every run of this test, so that only the first compiles the SDK.
     let target = repo_root().join("target/new-plugin");
     let cargo = |args: &[&str]| {
@@ -229,7 +270,10 @@ fn a_new_plugin_builds_tests_and_runs() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let tested = cargo(&["test"]);
-    assert!(tested.contains("test tests::adds_the_hour_of_the_day ... ok"), "{tested}");
+    assert!(
+        tested.contains("test tests::adds_the_hour_of_the_day ... ok"),
+        "{tested}"
+    );
     cargo(&["build", "--target", "wasm32-wasip2", "--release"]);
     let plugins = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins).expect("plugins.d");
@@ -261,12 +305,19 @@ columns = { hour = "hour" }
         .arg(&events)
         .output()
         .expect("weir test");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kept: Vec<HashMap<String, serde_json::Value>> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
-    let hours: Vec<i64> = kept.iter().map(|e| e["hour"].as_i64().expect("hour")).collect();
+    let hours: Vec<i64> = kept
+        .iter()
+        .map(|e| e["hour"].as_i64().expect("hour"))
+        .collect();
     assert_eq!(hours, [9, 11]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -567,7 +567,14 @@ pub fn first_party_plugins() -> PathBuf {
             let root = repo_root();
             let out = Command::new(env!("CARGO"))
                 .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
-                .args(["-p", "engagement-filter", "-p", "geo-enricher", "-p", "category-enricher"])
+                .args([
+                    "-p",
+                    "engagement-filter",
+                    "-p",
+                    "geo-enricher",
+                    "-p",
+                    "category-enricher",
+                ])
                 .current_dir(&root)
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -601,13 +608,25 @@ impl Scenario {
         for (from, to) in [
             (
                 "[singlestore]\n".to_string(),
-                format!("[kafka]\nbrokers = \"{BROKERS}\"\n\n[singlestore]\nurl = \"{}\"\n", self.url()),
+                format!(
+                    "[kafka]\nbrokers = \"{BROKERS}\"\n\n[singlestore]\nurl = \"{}\"\n",
+                    self.url()
+                ),
             ),
-            ("name = \"engagement\"".into(), format!("name = \"{}\"", self.name)),
-            ("topic = \"pin-engagement\"".into(), format!("topic = \"{}\"", self.topic)),
+            (
+                "name = \"engagement\"".into(),
+                format!("name = \"{}\"", self.name),
+            ),
+            (
+                "topic = \"pin-engagement\"".into(),
+                format!("topic = \"{}\"", self.topic),
+            ),
             ("${WEIR_GEOLITE2}".into(), geolite2().display().to_string()),
         ] {
-            assert!(text.contains(&from), "examples/pinterest.toml no longer has {from}");
+            assert!(
+                text.contains(&from),
+                "examples/pinterest.toml no longer has {from}"
+            );
             text = text.replace(&from, &to);
         }
         let config = self.dir.join("pinterest.toml");
@@ -621,7 +640,11 @@ impl Scenario {
             .args(["gen-pins", "--url", &self.url()])
             .output()
             .expect("weir gen-pins");
-        assert!(out.status.success(), "weir gen-pins: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "weir gen-pins: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         config
     }
 }

@@ -1,0 +1,4 @@
+#[weir_sdk::filter(reads(action: text))]
+struct Keep;
+
+fn main() {}

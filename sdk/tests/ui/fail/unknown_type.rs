@@ -1,0 +1,8 @@
+use weir_sdk::{filter, Event};
+
+#[filter(reads(pin_id: integer))]
+fn keep(event: &Event) -> bool {
+    event.has("pin_id")
+}
+
+fn main() {}
