@@ -1,8 +1,59 @@
 //! A batch as the host sends it, and one event of it read lazily.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use crate::json;
+
+/// Members of a payload remembered after its first scan; a payload with more
+/// falls back to scanning per getter.
+const INDEXED: usize = 24;
+
+/// Where each member of the payload is, found by one scan on the first getter
+/// call and reused by the next ones.
+#[derive(Debug, Clone)]
+struct Index {
+    /// 0: not built; 1: built; 2: not indexable (use `json::find`).
+    state: Cell<u8>,
+    len: Cell<u8>,
+    members: [Cell<(u32, u32, u32, u32)>; INDEXED],
+}
+
+impl Index {
+    fn new() -> Index {
+        Index {
+            state: Cell::new(0),
+            len: Cell::new(0),
+            members: [const { Cell::new((0, 0, 0, 0)) }; INDEXED],
+        }
+    }
+
+    fn find<'a>(&self, obj: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        if self.state.get() == 0 {
+            let mut n = 0usize;
+            let complete = json::index(obj, |(ns, ne), (vs, ve)| {
+                if n == INDEXED {
+                    return false;
+                }
+                self.members[n].set((ns, ne, vs, ve));
+                n += 1;
+                true
+            });
+            self.len.set(n as u8);
+            self.state.set(if complete { 1 } else { 2 });
+        }
+        if self.state.get() == 2 {
+            return json::find(obj, name);
+        }
+        let name = name.as_bytes();
+        self.members[..self.len.get() as usize]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|&(ns, ne, _, _)| &obj[ns as usize..ne as usize] == name)
+            .map(|(_, _, vs, ve)| &obj[vs as usize..ve as usize])
+    }
+}
 
 /// One partition's events, in columns, exactly as they cross the boundary:
 /// event `i`'s payload is `payloads[payload_ends[i-1]..payload_ends[i]]`.
@@ -53,6 +104,7 @@ impl<'a> Batch<'a> {
             offset: self.offsets.get(i).copied().unwrap_or(-1),
             index: i,
             lookups,
+            members: Index::new(),
         }
     }
 }
@@ -111,8 +163,9 @@ impl<'a> Object<'a> {
 }
 
 /// One event: its payload, the fields earlier steps set (which win over the
-/// payload's members of the same name) and its Kafka coordinates.
-#[derive(Debug, Clone, Copy)]
+/// payload's members of the same name) and its Kafka coordinates. The first
+/// getter scans the payload once and remembers where each member is.
+#[derive(Debug, Clone)]
 pub struct Event<'a> {
     topic: &'a str,
     payload: Object<'a>,
@@ -123,12 +176,15 @@ pub struct Event<'a> {
     offset: i64,
     index: usize,
     lookups: &'a [Prefetched],
+    members: Index,
 }
 
 impl<'a> Event<'a> {
     /// The raw JSON of field `name`: set by an earlier step, else the payload's.
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
-        self.fields.raw(name).or_else(|| self.payload.raw(name))
+        self.fields
+            .raw(name)
+            .or_else(|| self.members.find(self.payload.0, name))
     }
 
     /// Field `name` if it is a string. `None` when absent, null or not a string.

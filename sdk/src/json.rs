@@ -46,6 +46,50 @@ pub fn find<'a>(obj: &'a [u8], key: &str) -> Option<&'a [u8]> {
     }
 }
 
+/// Calls `each(name, value)` with the byte ranges of every top-level member of
+/// `obj`, in order, while it returns true. False when `obj` is not a plain
+/// object of unescaped member names (the caller then falls back to [`find`]).
+pub fn index(obj: &[u8], mut each: impl FnMut((u32, u32), (u32, u32)) -> bool) -> bool {
+    let mut at = skip_ws(obj, 0);
+    if obj.get(at) != Some(&b'{') {
+        return false;
+    }
+    at += 1;
+    loop {
+        at = skip_ws(obj, at);
+        match obj.get(at) {
+            Some(b'}') => return true,
+            Some(b'"') => {}
+            _ => return false,
+        }
+        let Some((name, escaped, end)) = string_span(obj, at) else {
+            return false;
+        };
+        if escaped {
+            return false;
+        }
+        let name_start = at + 1;
+        at = skip_ws(obj, end);
+        if obj.get(at) != Some(&b':') {
+            return false;
+        }
+        at = skip_ws(obj, at + 1);
+        let Some(value_end) = value_end(obj, at) else {
+            return false;
+        };
+        let name_range = (name_start as u32, (name_start + name.len()) as u32);
+        if !each(name_range, (at as u32, value_end as u32)) {
+            return false;
+        }
+        at = skip_ws(obj, value_end);
+        match obj.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') => return true,
+            _ => return false,
+        }
+    }
+}
+
 fn skip_ws(b: &[u8], mut at: usize) -> usize {
     while let Some(c) = b.get(at) {
         if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -62,14 +106,12 @@ fn string_span(b: &[u8], at: usize) -> Option<(&[u8], bool, usize)> {
     let mut i = at + 1;
     let mut escaped = false;
     loop {
-        match *b.get(i)? {
-            b'"' => return Some((&b[at + 1..i], escaped, i + 1)),
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            _ => i += 1,
+        i += b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+        if b[i] == b'"' {
+            return Some((&b[at + 1..i], escaped, i + 1));
         }
+        escaped = true;
+        i += 2;
     }
 }
 
@@ -257,6 +299,29 @@ mod tests {
         assert_eq!(as_bool(find(EVENT, "b").unwrap()), Some(true));
         assert_eq!(as_str(b"12"), None);
         assert_eq!(as_float(b"\"1\""), None);
+    }
+
+    #[test]
+    fn indexes_every_member_or_declines() {
+        let obj = br#"{"a":1, "b" : {"c":[1,"]"]}, "d":"x"}"#;
+        let mut seen = Vec::new();
+        assert!(index(obj, |n, v| {
+            seen.push((
+                String::from_utf8_lossy(&obj[n.0 as usize..n.1 as usize]).into_owned(),
+                String::from_utf8_lossy(&obj[v.0 as usize..v.1 as usize]).into_owned(),
+            ));
+            true
+        }));
+        assert_eq!(
+            seen,
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), r#"{"c":[1,"]"]}"#.into()),
+                ("d".into(), "\"x\"".into())
+            ]
+        );
+        assert!(!index(br#"{"\u0061":1}"#, |_, _| true));
+        assert!(!index(b"[1]", |_, _| true));
     }
 
     #[test]

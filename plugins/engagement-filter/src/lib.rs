@@ -9,23 +9,67 @@
 //! config = { actions = "click,save,closeup", bot_agents = "bot,crawler,spider" }
 //! ```
 
-use weir_sdk::{filter, Event, List, Verdict};
+use weir_sdk::{filter, ConfigError, Event, FromConfig, List, Verdict};
 
 /// The step's `config`.
-#[derive(weir_sdk::Config)]
 pub struct Settings {
-    /// Actions to keep, comma separated.
-    #[config(default = "click,save,closeup")]
+    /// `actions`: actions to keep, comma separated.
     pub actions: List<String>,
-    /// A user agent containing any of these (ignoring ASCII case) is a bot.
-    #[config(default = "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/")]
-    pub bot_agents: List<String>,
-    /// A boolean field that, when true, marks the event as a bot's.
-    #[config(default = "is_bot")]
+    /// `bot_agents`: a user agent containing any of these (ignoring ASCII
+    /// case) is a bot's.
+    pub bot_agents: Markers,
+    /// `bot_flag`: a boolean field that, when true, marks the event as a bot's.
     pub bot_flag: String,
-    /// Fields an event must carry (present and not null) to be kept.
-    #[config(default = "event_id,ts,user_id,pin_id,action")]
+    /// `required`: fields an event must carry (present and not null) to be kept.
     pub required: List<String>,
+}
+
+impl FromConfig for Settings {
+    fn from_config(c: &mut weir_sdk::Config) -> Result<Settings, ConfigError> {
+        let agents: List<String> = c.get_or(
+            "bot_agents",
+            "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/",
+        )?;
+        Ok(Settings {
+            actions: c.get_or("actions", "click,save,closeup")?,
+            bot_agents: Markers::new(&agents),
+            bot_flag: c.get_or("bot_flag", "is_bot")?,
+            required: c.get_or("required", "event_id,ts,user_id,pin_id,action")?,
+        })
+    }
+}
+
+/// Substrings searched for in one pass over the text, ignoring ASCII case:
+/// only positions whose byte starts some marker are compared.
+pub struct Markers {
+    markers: Vec<Vec<u8>>,
+    starts: [bool; 256],
+}
+
+impl Markers {
+    pub fn new(markers: &[String]) -> Markers {
+        let markers: Vec<Vec<u8>> = markers
+            .iter()
+            .filter(|m| !m.is_empty())
+            .map(|m| m.to_ascii_lowercase().into_bytes())
+            .collect();
+        let mut starts = [false; 256];
+        for m in &markers {
+            starts[usize::from(m[0])] = true;
+        }
+        Markers { markers, starts }
+    }
+
+    /// Whether `text` contains any marker.
+    pub fn found_in(&self, text: &[u8]) -> bool {
+        text.iter().enumerate().any(|(i, c)| {
+            self.starts[usize::from(c.to_ascii_lowercase())]
+                && self.markers.iter().any(|m| {
+                    text.get(i..i + m.len())
+                        .is_some_and(|w| w.eq_ignore_ascii_case(m))
+                })
+        })
+    }
 }
 
 #[filter(reads(event_id: text, ts: int, user_id: int, pin_id: int, action: text, user_agent: text?, is_bot: boolean?))]
@@ -46,12 +90,7 @@ fn keep(event: &Event, settings: &Settings) -> Verdict {
         return Verdict::Drop;
     }
     if let Some(agent) = event.str("user_agent") {
-        let agent = agent.as_bytes();
-        let is_bot = settings.bot_agents.iter().any(|marker| {
-            let m = marker.as_bytes();
-            !m.is_empty() && agent.windows(m.len()).any(|w| w.eq_ignore_ascii_case(m))
-        });
-        if is_bot {
+        if settings.bot_agents.found_in(agent.as_bytes()) {
             return Verdict::Drop;
         }
     }

@@ -1,6 +1,7 @@
 //! geo-enricher: client IP → country (ISO code), region, city, latitude and
 //! longitude, from a GeoLite2 City database granted to the step as a file.
-//! Only the fields written are decoded. An unknown, private or unparsable IP,
+//! Only the fields written are decoded (by `mmdb`, which also keeps decoded
+//! records, shared by many networks, by their offset). An unknown, private or unparsable IP,
 //! or none at all, gets nulls.
 //!
 //! ```toml
@@ -10,98 +11,39 @@
 //! limits = { memory_mb = 192 }              # the database is read into memory
 //! ```
 
-use std::fmt;
-use std::marker::PhantomData;
+use std::cell::RefCell;
 use std::net::IpAddr;
 
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde::Deserialize;
 use weir_sdk::{enricher, ConfigError, Event, Fields, FromConfig};
 
-/// The step's configuration: the database, opened at `init`.
+pub mod mmdb;
+
+/// The step's configuration: the database, read at `init`.
 pub struct Geo {
-    reader: maxminddb::Reader<Vec<u8>>,
+    reader: RefCell<mmdb::Reader>,
 }
 
 impl FromConfig for Geo {
     fn from_config(config: &mut weir_sdk::Config) -> Result<Geo, ConfigError> {
         let name: String = config.get_or("database", "GeoLite2-City.mmdb")?;
         let path = config.file(&name)?;
-        let reader = maxminddb::Reader::open_readfile(&path).map_err(|e| ConfigError {
+        Geo::open(&path).map_err(|message| ConfigError {
             key: "database".into(),
-            message: format!("cannot open {}: {e}", path.display()),
-        })?;
-        Ok(Geo { reader })
+            message,
+        })
     }
 }
 
 impl Geo {
-    /// Opens a database from a path, for native use.
+    /// Opens a database from a path.
     pub fn open(path: &std::path::Path) -> Result<Geo, String> {
-        maxminddb::Reader::open_readfile(path)
-            .map(|reader| Geo { reader })
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let reader = mmdb::Reader::new(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Geo {
+            reader: RefCell::new(reader),
+        })
     }
-
-    /// What the database says of `ip` (`None`: not in it).
-    pub fn locate(&self, ip: IpAddr) -> Option<Place<'_>> {
-        self.reader.lookup::<Place>(ip).ok().flatten()
-    }
-}
-
-/// The part of a GeoLite2 City record the enricher writes.
-#[derive(Debug, Default, Deserialize)]
-pub struct Place<'a> {
-    #[serde(borrow)]
-    pub city: Option<Named<'a>>,
-    #[serde(borrow)]
-    pub country: Option<Country<'a>>,
-    pub location: Option<Location>,
-    #[serde(borrow, default, deserialize_with = "first")]
-    pub subdivisions: Option<Named<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Named<'a> {
-    #[serde(borrow)]
-    pub names: Option<English<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct English<'a> {
-    pub en: Option<&'a str>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Country<'a> {
-    pub iso_code: Option<&'a str>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Location {
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-}
-
-fn english<'a>(n: &Option<Named<'a>>) -> Option<&'a str> {
-    n.as_ref()?.names.as_ref()?.en
-}
-
-/// The first element of a list, the rest skipped without being decoded into anything.
-fn first<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Named<'de>>, D::Error> {
-    struct First<'de>(PhantomData<&'de ()>);
-    impl<'de> Visitor<'de> for First<'de> {
-        type Value = Option<Named<'de>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of subdivisions")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let head = seq.next_element::<Named<'de>>()?;
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(head)
-        }
-    }
-    d.deserialize_seq(First(PhantomData))
 }
 
 #[enricher(
@@ -109,17 +51,17 @@ fn first<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Named<'de>>, D::Error
     writes(country: text?, region: text?, city: text?, latitude: float?, longitude: float?)
 )]
 fn enrich(event: &Event, geo: &Geo, out: &mut Fields) {
+    let mut reader = geo.reader.borrow_mut();
     let place = event
         .str("ip")
         .and_then(|ip| ip.parse::<IpAddr>().ok())
-        .and_then(|ip| geo.locate(ip))
+        .and_then(|ip| reader.locate(ip))
         .unwrap_or_default();
-    let location = place.location.as_ref();
-    out.set("country", place.country.as_ref().and_then(|c| c.iso_code));
-    out.set("region", english(&place.subdivisions));
-    out.set("city", english(&place.city));
-    out.set("latitude", location.and_then(|l| l.latitude));
-    out.set("longitude", location.and_then(|l| l.longitude));
+    out.set("country", reader.text(place.country));
+    out.set("region", reader.text(place.region));
+    out.set("city", reader.text(place.city));
+    out.set("latitude", place.latitude);
+    out.set("longitude", place.longitude);
 }
 
 #[cfg(test)]
@@ -165,6 +107,68 @@ mod tests {
                 assert!(a.is_null(f), "{f} of {a:?}");
             }
         }
+    }
+
+    /// The reader agrees with the maxminddb crate on 20,000 addresses.
+    #[test]
+    fn agrees_with_the_reference_reader() {
+        let path = database();
+        let reference = maxminddb::Reader::open_readfile(&path).unwrap();
+        let geo = super::Geo::open(std::path::Path::new(&path)).unwrap();
+        let mut reader = geo.reader.borrow_mut();
+        let mut x: u32 = 0x2545_f491;
+        let mut located = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let ip = std::net::IpAddr::V4(x.into());
+            let want: Option<maxminddb::geoip2::City> = reference.lookup(ip).unwrap();
+            let got = reader.locate(ip);
+            assert_eq!(want.is_some(), got.is_some(), "{ip}");
+            let (Some(want), Some(got)) = (want, got) else {
+                continue;
+            };
+            located += 1;
+            fn en<'a>(n: Option<&std::collections::BTreeMap<&'a str, &'a str>>) -> Option<&'a str> {
+                n.and_then(|n| n.get("en").copied())
+            }
+            assert_eq!(
+                reader.text(got.country),
+                want.country.as_ref().and_then(|c| c.iso_code),
+                "{ip}"
+            );
+            assert_eq!(
+                reader.text(got.city),
+                en(want.city.as_ref().and_then(|c| c.names.as_ref())),
+                "{ip}"
+            );
+            let region = want
+                .subdivisions
+                .as_ref()
+                .and_then(|s| s.first())
+                .and_then(|s| en(s.names.as_ref()));
+            assert_eq!(reader.text(got.region), region, "{ip}");
+            let loc = want.location.as_ref();
+            assert_eq!(got.latitude, loc.and_then(|l| l.latitude), "{ip}");
+            assert_eq!(got.longitude, loc.and_then(|l| l.longitude), "{ip}");
+        }
+        assert!(located > 10_000, "{located}");
+    }
+
+    #[test]
+    fn a_corrupt_database_fails_init_saying_so() {
+        let dir = std::env::temp_dir().join(format!("geo-corrupt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("GeoLite2-City.mmdb");
+        std::fs::write(&file, b"not a database").unwrap();
+        let err = weir_plugin::test(&[], &[("file.GeoLite2-City.mmdb", file.to_str().unwrap())])
+            .unwrap_err();
+        assert!(
+            err.ends_with("not a MaxMind DB file (no metadata marker)"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,0 +1,362 @@
+//! A reader of MaxMind DB files (GeoLite2 City) that decodes only what the
+//! enricher writes: country ISO code, first subdivision's and city's English
+//! names, latitude and longitude. Many networks share one record, so decoded
+//! records are kept by their offset in the data section; the strings stay in
+//! the file's bytes and are never copied.
+//!
+//! Format: <https://maxmind.github.io/MaxMind-DB/>.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+const METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
+/// Records decoded and kept, at most; the cache starts afresh beyond.
+const CACHE_LIMIT: usize = 1 << 18;
+
+/// A byte range of the file (a string).
+type Span = (u32, u32);
+
+/// What the database says of one address, as ranges into its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Place {
+    pub country: Option<Span>,
+    pub region: Option<Span>,
+    pub city: Option<Span>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// An open database.
+#[derive(Debug)]
+pub struct Reader {
+    bytes: Vec<u8>,
+    node_count: u32,
+    record_size: u16,
+    /// Where the data section starts.
+    data: usize,
+    /// The node IPv4 addresses start from (after 96 zero bits in an IPv6 tree).
+    ipv4_start: u32,
+    ip_version: u16,
+    cache: HashMap<u32, Place>,
+}
+
+impl Reader {
+    /// Checks the file's metadata and tree; an error says what is wrong.
+    pub fn new(bytes: Vec<u8>) -> Result<Reader, String> {
+        let at = bytes
+            .windows(METADATA_MARKER.len())
+            .rposition(|w| w == METADATA_MARKER)
+            .ok_or("not a MaxMind DB file (no metadata marker)")?;
+        let meta = at + METADATA_MARKER.len();
+        let d = Decoder {
+            bytes: &bytes,
+            base: meta,
+        };
+        let (mut node_count, mut record_size, mut ip_version) = (None, None, None);
+        d.map_entries(meta, |d, key, value| {
+            match key {
+                b"node_count" => node_count = d.uint(value),
+                b"record_size" => record_size = d.uint(value),
+                b"ip_version" => ip_version = d.uint(value),
+                _ => {}
+            }
+            Some(())
+        })
+        .ok_or("unreadable metadata")?;
+        let node_count = node_count.ok_or("metadata without node_count")? as u32;
+        let record_size = record_size.ok_or("metadata without record_size")? as u16;
+        let ip_version = ip_version.ok_or("metadata without ip_version")? as u16;
+        if ![24, 28, 32].contains(&record_size) {
+            return Err(format!("unsupported record size {record_size}"));
+        }
+        let tree = node_count as usize * record_size as usize / 4;
+        if tree + 16 > at {
+            return Err("the search tree runs past the data".into());
+        }
+        let mut r = Reader {
+            bytes,
+            node_count,
+            record_size,
+            data: tree + 16,
+            ipv4_start: 0,
+            ip_version,
+            cache: HashMap::new(),
+        };
+        if ip_version == 6 {
+            let mut node = 0;
+            for _ in 0..96 {
+                if node >= node_count {
+                    break;
+                }
+                node = r.record(node, 0);
+            }
+            r.ipv4_start = node;
+        }
+        Ok(r)
+    }
+
+    fn record(&self, node: u32, bit: u32) -> u32 {
+        let b = &self.bytes;
+        let n = node as usize;
+        match self.record_size {
+            24 => {
+                let o = n * 6 + bit as usize * 3;
+                u32::from_be_bytes([0, b[o], b[o + 1], b[o + 2]])
+            }
+            28 => {
+                let o = n * 7;
+                if bit == 0 {
+                    (u32::from(b[o + 3] & 0xF0) << 20)
+                        | u32::from_be_bytes([0, b[o], b[o + 1], b[o + 2]])
+                } else {
+                    (u32::from(b[o + 3] & 0x0F) << 24)
+                        | u32::from_be_bytes([0, b[o + 4], b[o + 5], b[o + 6]])
+                }
+            }
+            _ => {
+                let o = n * 8 + bit as usize * 4;
+                u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+            }
+        }
+    }
+
+    /// The place of `ip`, or `None` when the database has no record for it.
+    pub fn locate(&mut self, ip: IpAddr) -> Option<Place> {
+        let (mut node, bits, addr): (u32, u32, u128) = match ip {
+            IpAddr::V4(v4) => (self.ipv4_start, 32, u128::from(u32::from(v4))),
+            IpAddr::V6(_) if self.ip_version == 4 => return None,
+            IpAddr::V6(v6) => (0, 128, u128::from(v6)),
+        };
+        for i in (0..bits).rev() {
+            if node >= self.node_count {
+                break;
+            }
+            node = self.record(node, ((addr >> i) & 1) as u32);
+        }
+        if node <= self.node_count {
+            return None;
+        }
+        let offset = node - self.node_count - 16;
+        if let Some(p) = self.cache.get(&offset) {
+            return Some(*p);
+        }
+        let d = Decoder {
+            bytes: &self.bytes,
+            base: self.data,
+        };
+        let place = d.place(self.data + offset as usize)?;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(offset, place);
+        Some(place)
+    }
+
+    /// The text of a span of a [`Place`].
+    pub fn text(&self, span: Option<Span>) -> Option<&str> {
+        let (s, e) = span?;
+        std::str::from_utf8(self.bytes.get(s as usize..e as usize)?).ok()
+    }
+}
+
+/// Reads the data section (or the metadata, with its own base for pointers).
+struct Decoder<'a> {
+    bytes: &'a [u8],
+    base: usize,
+}
+
+/// A decoded control byte: type, size, and where the payload starts.
+#[derive(Clone, Copy)]
+struct Field {
+    ty: u8,
+    size: usize,
+    at: usize,
+}
+
+impl Decoder<'_> {
+    /// The field at `at`, following a pointer if there is one.
+    fn field(&self, at: usize) -> Option<Field> {
+        let f = self.control(at)?;
+        if f.ty == 1 {
+            let target = self.pointer(at)?;
+            return self.control(target);
+        }
+        Some(f)
+    }
+
+    fn control(&self, at: usize) -> Option<Field> {
+        let b = self.bytes;
+        let ctrl = *b.get(at)?;
+        let mut ty = ctrl >> 5;
+        let mut at = at + 1;
+        if ty == 1 {
+            return Some(Field { ty, size: 0, at });
+        }
+        if ty == 0 {
+            ty = 7 + *b.get(at)?;
+            at += 1;
+        }
+        let mut size = usize::from(ctrl & 0x1f);
+        if size >= 29 {
+            let n = size - 28;
+            let extra = b.get(at..at + n)?;
+            at += n;
+            let v = extra
+                .iter()
+                .fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
+            size = match n {
+                1 => 29 + v,
+                2 => 285 + v,
+                _ => 65_821 + v,
+            };
+        }
+        Some(Field { ty, size, at })
+    }
+
+    /// Where the pointer at `at` points (absolute).
+    fn pointer(&self, at: usize) -> Option<usize> {
+        let b = self.bytes;
+        let ctrl = *b.get(at)?;
+        let ss = (ctrl >> 3) & 0x3;
+        let vvv = usize::from(ctrl & 0x7);
+        let p = b.get(at + 1..at + 2 + usize::from(ss))?;
+        let v = p.iter().fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
+        let rel = match ss {
+            0 => (vvv << 8) | v,
+            1 => ((vvv << 16) | v) + 2048,
+            2 => ((vvv << 24) | v) + 526_336,
+            _ => v,
+        };
+        Some(self.base + rel)
+    }
+
+    /// The index just after the value at `at` (a pointer counts as itself).
+    fn skip(&self, at: usize) -> Option<usize> {
+        let f = self.control(at)?;
+        Some(match f.ty {
+            1 => at + 2 + usize::from((self.bytes[at] >> 3) & 0x3),
+            7 => {
+                let mut next = f.at;
+                for _ in 0..f.size * 2 {
+                    next = self.skip(next)?;
+                }
+                next
+            }
+            11 => {
+                let mut next = f.at;
+                for _ in 0..f.size {
+                    next = self.skip(next)?;
+                }
+                next
+            }
+            14 => f.at,
+            3 => f.at + 8,
+            15 => f.at + 4,
+            _ => f.at + f.size,
+        })
+    }
+
+    /// Calls `each(key, value position)` for every entry of the map at `at`.
+    fn map_entries(
+        &self,
+        at: usize,
+        mut each: impl FnMut(&Self, &[u8], usize) -> Option<()>,
+    ) -> Option<()> {
+        let map = self.field(at)?;
+        if map.ty != 7 {
+            return None;
+        }
+        let mut next = map.at;
+        for _ in 0..map.size {
+            let key = self.field(next)?;
+            if key.ty != 2 {
+                return None;
+            }
+            let name = self.bytes.get(key.at..key.at + key.size)?;
+            let value = self.skip(next)?;
+            next = self.skip(value)?;
+            each(self, name, value)?;
+        }
+        Some(())
+    }
+
+    fn uint(&self, at: usize) -> Option<u64> {
+        let f = self.field(at)?;
+        if !matches!(f.ty, 5 | 6 | 9) || f.size > 8 {
+            return None;
+        }
+        let b = self.bytes.get(f.at..f.at + f.size)?;
+        Some(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    }
+
+    fn double(&self, at: usize) -> Option<f64> {
+        let f = self.field(at)?;
+        match f.ty {
+            3 => Some(f64::from_be_bytes(
+                self.bytes.get(f.at..f.at + 8)?.try_into().ok()?,
+            )),
+            15 => Some(f64::from(f32::from_be_bytes(
+                self.bytes.get(f.at..f.at + 4)?.try_into().ok()?,
+            ))),
+            _ => None,
+        }
+    }
+
+    fn string(&self, at: usize) -> Option<Span> {
+        let f = self.field(at)?;
+        (f.ty == 2).then_some((f.at as u32, (f.at + f.size) as u32))
+    }
+
+    /// `names.en` of the map at `at`.
+    fn english(&self, at: usize) -> Option<Span> {
+        let mut found = None;
+        self.map_entries(at, |d, key, value| {
+            if key == b"names" {
+                d.map_entries(value, |d, key, value| {
+                    if key == b"en" {
+                        found = d.string(value);
+                    }
+                    Some(())
+                })?;
+            }
+            Some(())
+        })?;
+        found
+    }
+
+    fn place(&self, at: usize) -> Option<Place> {
+        let mut p = Place::default();
+        self.map_entries(at, |d, key, value| {
+            match key {
+                b"country" => {
+                    d.map_entries(value, |d, key, value| {
+                        if key == b"iso_code" {
+                            p.country = d.string(value);
+                        }
+                        Some(())
+                    })?;
+                }
+                b"city" => p.city = d.english(value),
+                b"subdivisions" => {
+                    let list = d.field(value)?;
+                    if list.ty == 11 && list.size > 0 {
+                        p.region = d.english(list.at);
+                    }
+                }
+                b"location" => {
+                    d.map_entries(value, |d, key, value| {
+                        match key {
+                            b"latitude" => p.latitude = d.double(value),
+                            b"longitude" => p.longitude = d.double(value),
+                            _ => {}
+                        }
+                        Some(())
+                    })?;
+                }
+                _ => {}
+            }
+            Some(())
+        })?;
+        Some(p)
+    }
+}
