@@ -73,6 +73,8 @@ pub struct StepStats {
     pub dropped: u64,
     pub dead_letters: u64,
     pub faults: u64,
+    /// Faults by kind (see [`Fault::kind`]).
+    pub traps: std::collections::BTreeMap<&'static str, u64>,
     pub time: Duration,
 }
 
@@ -212,6 +214,7 @@ impl Chain {
             }),
             Err(fault) => {
                 self.stats[step].faults += 1;
+                *self.stats[step].traps.entry(fault.kind()).or_default() += 1;
                 if fault.poisons() {
                     let config = spec.config.clone();
                     inst.rebuild(&config)?;

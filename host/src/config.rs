@@ -47,6 +47,9 @@ pub struct Config {
     /// Where plugins are found.
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Reference tables plugins may look keys up in, by name.
     #[serde(rename = "lookup", default)]
     pub lookups: BTreeMap<String, LookupConfig>,
@@ -59,6 +62,15 @@ pub struct Config {
     /// The file's text, to locate errors found after parsing.
     #[serde(skip)]
     pub text: String,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on (default:
+    /// not served). Example: `address = "127.0.0.1:9464"`.
+    pub address: Option<String>,
 }
 
 /// `[lookup.NAME]`: a reference table, from a CSV file or an SQL query.

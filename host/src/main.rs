@@ -67,6 +67,19 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// A live view of a running instance, read from its metrics endpoint:
+    /// throughput, lag, freshness and per-step cost.
+    Top {
+        /// The instance's `[metrics] address`.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        address: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Print this many frames, then exit (default: until interrupted).
+        #[arg(long)]
+        frames: Option<u64>,
+    },
     /// Produce realistic Pinterest engagement events into Kafka.
     Gen(gen::GenArgs),
     /// Write the pin catalog (`categories` and `pins`, DDL in examples/sql/)
@@ -174,6 +187,11 @@ fn main() -> ExitCode {
             }
             Command::Offsets { command } => offsets(command).await,
             Command::Check { config } => check(config).await,
+            Command::Top {
+                address,
+                interval,
+                frames,
+            } => weir::top::run(&address, Duration::from_secs_f64(interval.max(0.2)), frames).await,
             Command::GenPins { pins, url } => {
                 let pool = db::pool(&url)?;
                 let n = gen::write_catalog(&pool, pins).await?;
@@ -255,6 +273,11 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let url = config.database_url()?;
     let pool = db::pool(&url)?;
     let prepared = pipeline::prepare(&config, &pool, false).await?;
+    weir::metrics::spawn_database_check(pool.clone());
+    if let Some(address) = &config.metrics.address {
+        let bound = weir::metrics::serve(address).await?;
+        info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     tokio::spawn(watch_signals(stop.clone()));
     info!(

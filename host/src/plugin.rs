@@ -500,6 +500,18 @@ pub enum Fault {
 
 impl Fault {
     /// The kind and the guest's words, e.g. `panic: boom at offset 3`.
+    /// The fault's kind, as the metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Deadline { .. } => "deadline",
+            Fault::Memory { .. } => "memory",
+            Fault::Panic { .. } => "panic",
+            Fault::BadResult { .. } => "bad_result",
+            Fault::Blocked { .. } => "blocked",
+            Fault::Trap { .. } => "trap",
+        }
+    }
+
     pub fn reason(&self) -> String {
         match self {
             Fault::Deadline { budget } => format!("deadline: ran past its {budget:?} budget"),

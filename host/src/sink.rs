@@ -518,6 +518,48 @@ pub struct Writer {
     enc: Encoded,
 }
 
+/// Adds what the chain's steps did since `before` to the metrics.
+fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats]) {
+    let m = crate::metrics::get();
+    for ((name, now), was) in chain.names().iter().zip(&chain.stats).zip(before) {
+        let count = |outcome: &str, n: u64| {
+            if n > 0 {
+                m.step_events
+                    .get_or_create(&crate::metrics::OutcomeLabels {
+                        pipeline: pipeline.to_owned(),
+                        step: name.clone(),
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        };
+        count("in", now.events_in - was.events_in);
+        count("kept", now.kept - was.kept);
+        count("dropped", now.dropped - was.dropped);
+        count("dead_letter", now.dead_letters - was.dead_letters);
+        if now.events_in > was.events_in {
+            m.step_seconds
+                .get_or_create(&crate::metrics::StepLabels {
+                    pipeline: pipeline.to_owned(),
+                    step: name.clone(),
+                })
+                .observe((now.time - was.time).as_secs_f64());
+        }
+        for (kind, n) in &now.traps {
+            let n = n - was.traps.get(kind).copied().unwrap_or(0);
+            if n > 0 {
+                m.traps
+                    .get_or_create(&crate::metrics::TrapLabels {
+                        pipeline: pipeline.to_owned(),
+                        step: name.clone(),
+                        kind: (*kind).to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
+    }
+}
+
 /// Doubling waits between retries, capped.
 struct Backoff(Duration);
 
@@ -630,7 +672,7 @@ impl Writer {
                         info!(partition = p, next = end, "an in-doubt commit had landed");
                         // The totals were committed with it; report them as usual.
                         let totals = self.totals(batch, start, &refused, chain_view);
-                        self.committed(p, generation, end, totals);
+                        self.committed(batch, generation, end, totals);
                         return;
                     }
                     Ok(Some(stored)) if stored == expected => in_doubt = false,
@@ -679,7 +721,11 @@ impl Writer {
                         "batch committed"
                     );
                     self.enc = enc;
-                    self.committed(p, generation, end, totals);
+                    crate::metrics::get()
+                        .write_seconds
+                        .get_or_create(&crate::metrics::pipeline(&self.pipeline))
+                        .observe(encode_started.elapsed().as_secs_f64());
+                    self.committed(batch, generation, end, totals);
                     return;
                 }
                 Ok(Attempt::Mismatch) => {
@@ -790,7 +836,9 @@ impl Writer {
         loop {
             self.claims.current(batch.partition, batch.generation)?;
             let topic = self.offsets.topic().to_owned();
+            let before = chain.stats.clone();
             let result = tokio::task::block_in_place(|| chain.run(&topic, batch, &skip));
+            record_steps(&self.pipeline, chain, &before);
             match result {
                 Ok(out) => return Some(Some(out)),
                 Err(ChainError::RetryLater { plugin, reason }) => {
@@ -821,6 +869,10 @@ impl Writer {
             _ => warn!(pipeline = %self.pipeline, partition, "database unavailable, retrying: {e}"),
         }
         self.conn = None;
+        crate::metrics::get()
+            .retries
+            .get_or_create(&crate::metrics::pipeline(&self.pipeline))
+            .inc();
         backoff.wait().await;
     }
 
@@ -834,8 +886,42 @@ impl Writer {
         }
     }
 
-    fn committed(&self, partition: i32, generation: u64, next: i64, totals: Totals) {
+    /// After a commit (`self.enc` holds what was written): the claim moves on,
+    /// the metrics count it, the source hears of it.
+    fn committed(&self, batch: &Batch, generation: u64, next: i64, totals: Totals) {
+        let partition = batch.partition;
         self.claims.advance(partition, generation, next);
+        let m = crate::metrics::get();
+        let labels = crate::metrics::pipeline(&self.pipeline);
+        m.rows.get_or_create(&labels).inc_by(totals.rows);
+        m.filtered.get_or_create(&labels).inc_by(totals.filtered);
+        m.batch_events
+            .get_or_create(&labels)
+            .observe(batch.len() as f64);
+        let mut stages: Vec<(&str, u64)> = Vec::new();
+        for d in &self.enc.dead {
+            match stages.iter_mut().find(|(s, _)| *s == d.stage.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => stages.push((d.stage.as_str(), 1)),
+            }
+        }
+        for (stage, n) in stages {
+            m.dead_letters
+                .get_or_create(&crate::metrics::StageLabels {
+                    pipeline: self.pipeline.clone(),
+                    stage: stage.to_owned(),
+                })
+                .inc_by(n);
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let freshness = m.freshness.get_or_create(&labels);
+        for &i in &self.enc.row_events {
+            let ts = batch.timestamps[i];
+            if ts >= 0 {
+                freshness.observe((now - ts).max(0) as f64 / 1000.0);
+            }
+        }
+        m.health.progressed(&self.pipeline);
         let _ = self.notes.send(Note::Committed {
             partition,
             generation,

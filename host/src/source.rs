@@ -75,6 +75,33 @@ impl ClientContext for SourceContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         warn!(pipeline = %self.pipeline, "kafka: {error}: {reason}");
     }
+
+    /// librdkafka's statistics, each second: the consumer lag of each assigned
+    /// partition, and whether a broker is up, for the metrics and readiness.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let m = crate::metrics::get();
+        let mut total = 0;
+        if let Some(topic) = statistics.topics.get(self.offsets.topic()) {
+            for (&partition, p) in &topic.partitions {
+                if partition < 0 {
+                    continue;
+                }
+                let labels = crate::metrics::PartitionLabels {
+                    pipeline: self.pipeline.clone(),
+                    partition: partition.to_string(),
+                };
+                // -1: not assigned here (or not known yet).
+                if p.consumer_lag >= 0 {
+                    m.lag.get_or_create(&labels).set(p.consumer_lag);
+                    total += p.consumer_lag;
+                } else {
+                    m.lag.remove(&labels);
+                }
+            }
+        }
+        let up = statistics.brokers.values().any(|b| b.state == "UP");
+        m.health.kafka(&self.pipeline, up, total);
+    }
 }
 
 impl ConsumerContext for SourceContext {
@@ -109,6 +136,7 @@ impl ConsumerContext for SourceContext {
                     error!(pipeline = %self.pipeline, "assigning partitions failed: {e}");
                 }
                 info!(pipeline = %self.pipeline, partitions = ?self.partitions(tpl), "partitions assigned");
+                crate::metrics::get().health.joined(&self.pipeline);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions = self.partitions(tpl);
@@ -298,6 +326,11 @@ pub fn run(
         progress,
     };
     let max_wait = Duration::from_millis(settings.batch.max_wait_ms);
+    let consumed = crate::metrics::get()
+        .consumed
+        .get_or_create(&crate::metrics::pipeline(&settings.pipeline))
+        .clone();
+    crate::metrics::get().health.started(&settings.pipeline);
     while !stop.load(Ordering::Relaxed) {
         let timeout = source.next_deadline(max_wait);
         let polled = consumer.poll(timeout);
@@ -307,6 +340,7 @@ pub fn run(
             Some(Err(e)) => warn!(pipeline = %settings.pipeline, "kafka: {e}"),
             Some(Ok(m)) => {
                 source.progress.consumed.fetch_add(1, Ordering::Relaxed);
+                consumed.inc();
                 source.push(
                     m.partition(),
                     m.offset(),
@@ -342,7 +376,9 @@ fn consumer_config(s: &SourceSettings, group: &str) -> ClientConfig {
         // librdkafka waits this long (default 1 s) to fetch again once its queue
         // thresholds were reached: with a bounded queue that default stalls the
         // pipeline in bursts.
-        .set("fetch.queue.backoff.ms", "10");
+        .set("fetch.queue.backoff.ms", "10")
+        // Lag and broker state for the metrics and readiness.
+        .set("statistics.interval.ms", "1000");
     for (k, v) in &s.properties {
         c.set(k, v);
     }

@@ -622,6 +622,12 @@ impl Scenario {
                 format!("topic = \"{}\"", self.topic),
             ),
             ("${WEIR_GEOLITE2}".into(), geolite2().display().to_string()),
+            // A port of its own, so that nothing else listening on the example's
+            // port gets in the way.
+            (
+                "address = \"127.0.0.1:9464\"".into(),
+                format!("address = \"{}\"", free_address()),
+            ),
         ] {
             assert!(
                 text.contains(&from),
@@ -647,6 +653,12 @@ impl Scenario {
         );
         config
     }
+}
+
+/// A free port on loopback, for a metrics endpoint.
+pub fn free_address() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
 }
 
 /// The first 12 hex digits of a file's SHA-256, as dead letters name plugins.
