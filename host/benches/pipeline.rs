@@ -116,6 +116,8 @@ fn main() -> anyhow::Result<()> {
             .await?;
         c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_chain"))
             .await?;
+        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_scraped"))
+            .await?;
         let pins = std::fs::read_to_string(root().join("examples/sql/mariadb/pins.sql"))?;
         for statement in pins.split(';').filter(|s| s.contains("CREATE")) {
             c.query_drop(statement).await?;
@@ -157,6 +159,29 @@ fn main() -> anyhow::Result<()> {
     let config_path = dir.join("weir.toml");
     std::fs::write(&config_path, toml::to_string(&empty)?)?;
     let config = Config::load(&config_path)?;
+    let metrics_address = config
+        .metrics
+        .address
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:9464".into());
+    // The empty chain again, its /metrics scraped every second.
+    let scraped_path = dir.join("scraped.toml");
+    {
+        let mut scraped = empty.clone();
+        scraped.insert(
+            "metrics".into(),
+            toml::Value::Table(toml::Table::from_iter([(
+                "address".to_string(),
+                toml::Value::from(metrics_address.clone()),
+            )])),
+        );
+        let p = scraped["pipeline"].as_array_mut().unwrap()[0]
+            .as_table_mut()
+            .unwrap();
+        p.insert("name".into(), "bench_scraped".into());
+        p.insert("table".into(), "engagement_scraped".into());
+        std::fs::write(&scraped_path, toml::to_string(&scraped)?)?;
+    }
     let chain_path = dir.join("chain.toml");
     std::fs::write(
         &chain_path,
@@ -273,6 +298,57 @@ fn main() -> anyhow::Result<()> {
         events as f64 / wall / raw_rate,
         steady / raw_rate
     );
+
+    // The cost of metrics: the same drain with /metrics scraped every second.
+    let scraping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let scraper = {
+        let (scraping, address) = (scraping.clone(), metrics_address.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut scrapes = 0u64;
+            while scraping.load(std::sync::atomic::Ordering::Relaxed) {
+                if rt
+                    .block_on(weir::metrics::fetch(&address, "/metrics"))
+                    .is_ok()
+                {
+                    scrapes += 1;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            scrapes
+        })
+    };
+    Command::new("kill")
+        .args(["-TERM", &weir.id().to_string()])
+        .status()?;
+    weir.wait()?;
+    let (scraped_start, scraped_steady, _, mut scraped) = drain(
+        &scraped_path,
+        "weir-scraped.log",
+        &|| accounted(&pool, "bench_scraped"),
+        events,
+    )?;
+    scraping.store(false, std::sync::atomic::Ordering::Relaxed);
+    let scrapes = scraper.join().unwrap_or(0);
+    println!(
+        "weir run (empty chain, /metrics scraped every second, {scrapes} scrapes): {scraped_start:.0} events/s \
+         from process start, steady {scraped_steady:.0}; against not scraped: {:+.1}% (from start), {:+.1}% (steady)",
+        (scraped_start / from_start - 1.0) * 100.0,
+        (scraped_steady / steady - 1.0) * 100.0
+    );
+    Command::new("kill")
+        .args(["-TERM", &scraped.id().to_string()])
+        .status()?;
+    scraped.wait()?;
+    let mut weir = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "-c"])
+        .arg(&config_path)
+        .env("WEIR_LOG", "warn")
+        .stderr(std::fs::File::create(dir.join("weir-after-scraped.log"))?)
+        .spawn()?;
 
     // The Pinterest chain over the same events, from the start, while the
     // empty chain's process is stopped; then that process again, caught up.

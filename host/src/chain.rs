@@ -73,6 +73,8 @@ pub struct StepStats {
     pub dropped: u64,
     pub dead_letters: u64,
     pub faults: u64,
+    /// The most memory one of the step's instances has held, in bytes.
+    pub memory_peak: usize,
     /// Faults by kind (see [`Fault::kind`]).
     pub traps: std::collections::BTreeMap<&'static str, u64>,
     pub time: Duration,
@@ -159,9 +161,11 @@ impl Chain {
             self.stats[step].events_in += alive.len() as u64;
             self.run_step(step, topic, batch, &alive, &mut out)?;
             alive.retain(|&i| out.outcomes[i] == Outcome::Pass);
+            let peak = self.steps[step].1.memory_peak();
             let st = &mut self.stats[step];
             st.kept += alive.len() as u64;
             st.time += started.elapsed();
+            st.memory_peak = st.memory_peak.max(peak);
         }
         Ok(out)
     }

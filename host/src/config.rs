@@ -129,6 +129,65 @@ pub struct KafkaConfig {
     /// Example: `properties = { "session.timeout.ms" = "6000" }`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// SASL authentication (`[kafka.sasl]`).
+    pub sasl: Option<SaslConfig>,
+    /// TLS to the brokers (`[kafka.tls]`); with `sasl`, SASL over TLS.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[kafka.sasl]`. The password never sits in the file: it is read from an
+/// environment variable or a file (a mounted secret).
+///
+/// ```toml
+/// [kafka.sasl]
+/// mechanism = "SCRAM-SHA-256"       # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+/// username = "weir"
+/// password_env = "WEIR_KAFKA_PASSWORD"   # or password_file = "/run/secrets/kafka"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// A SASL mechanism librdkafka speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// `[kafka.tls]` or `[singlestore.tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate(s) (PEM) to trust, relative to this file (default: the
+    /// system's roots).
+    pub ca: Option<PathBuf>,
+    /// Whether the server's certificate must name the host connected to.
+    #[serde(default = "yes")]
+    pub verify_hostname: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[plugins]`
@@ -230,6 +289,10 @@ pub struct SinkConfig {
     pub url: Option<String>,
     /// The environment variable holding the URL. Example: `url_env = "ANALYTICS_DB_URL"`.
     pub url_env: Option<String>,
+    /// A file holding the URL (a mounted secret), relative to this file.
+    pub url_file: Option<PathBuf>,
+    /// TLS to the database (`[singlestore.tls]`).
+    pub tls: Option<TlsConfig>,
     /// How rows are written: `"load-data"` (LOAD DATA LOCAL INFILE, the default and
     /// fastest) or `"insert"` (multi-row INSERT).
     #[serde(default)]
@@ -609,10 +672,13 @@ impl Config {
         Ok(())
     }
 
-    /// The database URL: the file's `url`, else the environment.
+    /// The database URL: the file's `url`, else `url_file`'s content, else the environment.
     pub fn database_url(&self) -> Result<String, ConfigError> {
         if let Some(url) = &self.singlestore.url {
             return Ok(url.clone());
+        }
+        if let Some(file) = &self.singlestore.url_file {
+            return self.secret_file("singlestore.url_file", file);
         }
         let var = self.singlestore.url_env.as_deref().unwrap_or(URL_ENV);
         match std::env::var(var) {
@@ -622,6 +688,67 @@ impl Config {
                 message: format!("`singlestore.url` is not set and ${var} is empty"),
             }),
         }
+    }
+
+    fn secret_file(&self, key: &str, file: &Path) -> Result<String, ConfigError> {
+        let path = self.resolve(file);
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| ConfigError::Missing {
+                path: self.path.clone(),
+                message: format!("`{key}`: cannot read {}: {e}", path.display()),
+            })
+    }
+
+    /// librdkafka properties for every Kafka client of the file: security
+    /// (SASL, TLS, the password read now) then `properties`.
+    pub fn kafka_properties(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let k = &self.kafka;
+        let mut out = Vec::new();
+        let protocol = match (&k.sasl, &k.tls) {
+            (None, None) => None,
+            (Some(_), None) => Some("SASL_PLAINTEXT"),
+            (None, Some(_)) => Some("SSL"),
+            (Some(_), Some(_)) => Some("SASL_SSL"),
+        };
+        if let Some(p) = protocol {
+            out.push(("security.protocol".to_owned(), p.to_owned()));
+        }
+        if let Some(sasl) = &k.sasl {
+            let password = match (&sasl.password_env, &sasl.password_file) {
+                (Some(var), None) => std::env::var(var).map_err(|_| ConfigError::Missing {
+                    path: self.path.clone(),
+                    message: format!("`kafka.sasl.password_env`: ${var} is not set"),
+                })?,
+                (None, Some(file)) => self.secret_file("kafka.sasl.password_file", file)?,
+                _ => {
+                    return Err(self.error_at(
+                        "kafka.sasl",
+                        "set exactly one of `password_env` and `password_file` (a password is never written in this file)".into(),
+                    ))
+                }
+            };
+            out.push((
+                "sasl.mechanisms".to_owned(),
+                sasl.mechanism.as_str().to_owned(),
+            ));
+            out.push(("sasl.username".to_owned(), sasl.username.clone()));
+            out.push(("sasl.password".to_owned(), password));
+        }
+        if let Some(tls) = &k.tls {
+            if let Some(ca) = &tls.ca {
+                out.push((
+                    "ssl.ca.location".to_owned(),
+                    self.resolve(ca).display().to_string(),
+                ));
+            }
+            out.push((
+                "ssl.endpoint.identification.algorithm".to_owned(),
+                if tls.verify_hostname { "https" } else { "none" }.to_owned(),
+            ));
+        }
+        out.extend(k.properties.iter().map(|(a, b)| (a.clone(), b.clone())));
+        Ok(out)
     }
 
     /// The Kafka bootstrap servers: the file's `brokers`, else the environment.

@@ -39,8 +39,27 @@ pub fn classify(e: &mysql_async::Error) -> ErrorClass {
     }
 }
 
+/// The pool for a configuration: its URL (from the file, a file or the
+/// environment) and its `[singlestore.tls]`.
+pub fn pool_for(config: &crate::config::Config) -> anyhow::Result<Pool> {
+    let url = config.database_url()?;
+    let tls = config.singlestore.tls.as_ref().map(|t| {
+        let mut ssl =
+            mysql_async::SslOpts::default().with_danger_skip_domain_validation(!t.verify_hostname);
+        if let Some(ca) = &t.ca {
+            ssl = ssl.with_root_certs(vec![config.resolve(ca).into()]);
+        }
+        ssl
+    });
+    pool_with(&url, tls)
+}
+
 /// A pool whose connections run at READ COMMITTED in UTC.
 pub fn pool(url: &str) -> anyhow::Result<Pool> {
+    pool_with(url, None)
+}
+
+fn pool_with(url: &str, tls: Option<mysql_async::SslOpts>) -> anyhow::Result<Pool> {
     let opts = Opts::from_url(url).map_err(|e| anyhow::anyhow!("bad database URL: {e}"))?;
     let constraints = PoolConstraints::new(0, 64).expect("0 <= 64");
     let builder = OptsBuilder::from_opts(opts)
@@ -49,6 +68,7 @@ pub fn pool(url: &str) -> anyhow::Result<Pool> {
             "SET time_zone = '+00:00'",
         ])
         .tcp_nodelay(true)
+        .ssl_opts(tls)
         .stmt_cache_size(0)
         .pool_opts(
             PoolOpts::default()

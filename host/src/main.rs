@@ -271,7 +271,7 @@ fn init_logging(format: LogFormat) {
 async fn run(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let url = config.database_url()?;
-    let pool = db::pool(&url)?;
+    let pool = db::pool_for(&config)?;
     let prepared = pipeline::prepare(&config, &pool, false).await?;
     weir::metrics::spawn_database_check(pool.clone());
     if let Some(address) = &config.metrics.address {
@@ -356,7 +356,7 @@ async fn test(
         .values()
         .any(|l| matches!(l.source(), weir::config::LookupSource::Query(_)));
     let pool = if needs_db {
-        Some(db::pool(&config.database_url()?)?)
+        Some(db::pool_for(&config)?)
     } else {
         None
     };
@@ -425,8 +425,7 @@ async fn test(
 
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let url = config.database_url()?;
-    let pool = db::pool(&url)?;
+    let pool = db::pool_for(&config)?;
     let prepared = pipeline::prepare(&config, &pool, true).await?;
     for p in &prepared {
         let c = &p.config;
@@ -493,17 +492,20 @@ async fn offsets(command: OffsetsCommand) -> anyhow::Result<()> {
     };
     let config = Config::load(&path)?;
     let p = pick_pipeline(&config, name.as_deref())?;
-    let pool = db::pool(&config.database_url()?)?;
+    let pool = db::pool_for(&config)?;
     let mut conn = db::connect(&pool, Duration::from_secs(15))
         .await
         .context("connecting to the database")?;
     db::ensure_own_tables(&mut conn).await?;
     let table = OffsetTable::new(p.group(), &p.topic);
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+    let mut client = rdkafka::ClientConfig::new();
+    client
         .set("bootstrap.servers", config.brokers()?)
-        .set("group.id", p.group())
-        .create()
-        .context("creating a Kafka client")?;
+        .set("group.id", p.group());
+    for (k, v) in config.kafka_properties()? {
+        client.set(k, v);
+    }
+    let consumer: BaseConsumer = client.create().context("creating a Kafka client")?;
     let metadata = consumer
         .fetch_metadata(Some(&p.topic), Duration::from_secs(10))
         .with_context(|| format!("reading metadata of topic {}", p.topic))?;

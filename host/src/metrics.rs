@@ -52,6 +52,13 @@ pub struct TrapLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepInfoLabels {
+    pub pipeline: String,
+    pub step: String,
+    pub position: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub pipeline: String,
     pub partition: String,
@@ -76,9 +83,11 @@ pub struct Metrics {
     pub rows: Family<PipelineLabels, Counter>,
     pub filtered: Family<PipelineLabels, Counter>,
     pub dead_letters: Family<StageLabels, Counter>,
+    pub step_info: Family<StepInfoLabels, Gauge>,
     pub step_events: Family<OutcomeLabels, Counter>,
     pub step_seconds: Histograms<StepLabels>,
     pub traps: Family<TrapLabels, Counter>,
+    pub memory_peak: Family<StepLabels, Gauge>,
     pub batch_events: Histograms<PipelineLabels>,
     pub write_seconds: Histograms<PipelineLabels>,
     pub retries: Family<PipelineLabels, Counter>,
@@ -95,9 +104,11 @@ impl Metrics {
             rows: Family::default(),
             filtered: Family::default(),
             dead_letters: Family::default(),
+            step_info: Family::default(),
             step_events: Family::default(),
             step_seconds: Family::new_with_constructor(seconds),
             traps: Family::default(),
+            memory_peak: Family::default(),
             batch_events: Family::new_with_constructor(sizes),
             write_seconds: Family::new_with_constructor(seconds),
             retries: Family::default(),
@@ -127,6 +138,11 @@ impl Metrics {
             m.dead_letters.clone(),
         );
         registry.register(
+            "step_info",
+            "Each chain step (value 1), with its position in the chain (1: first)",
+            m.step_info.clone(),
+        );
+        registry.register(
             "step_events",
             "Events through each chain step, by outcome (in, kept, dropped, dead_letter)",
             m.step_events.clone(),
@@ -141,6 +157,12 @@ impl Metrics {
             "plugin_traps",
             "Plugin faults by kind (deadline, memory, panic, bad_result, blocked, trap)",
             m.traps.clone(),
+        );
+        registry.register_with_unit(
+            "plugin_memory_peak",
+            "The most linear memory one instance of a step's plugin has held",
+            Unit::Bytes,
+            m.memory_peak.clone(),
         );
         registry.register(
             "batch_events",

@@ -38,6 +38,7 @@ pub async fn prepare(
     check_only: bool,
 ) -> anyhow::Result<Vec<Prepared>> {
     let brokers = config.brokers()?;
+    let properties = config.kafka_properties()?;
     let mut conn = db::connect(pool, Duration::from_secs(15))
         .await
         .with_context(|| {
@@ -82,12 +83,7 @@ pub async fn prepare(
             config: p.clone(),
             plan: Arc::new(plan),
             brokers: brokers.clone(),
-            properties: config
-                .kafka
-                .properties
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            properties: properties.clone(),
             method: config.singlestore.write_method,
             steps,
         });
@@ -103,6 +99,16 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
     let (notes_tx, notes_rx) = std::sync::mpsc::channel();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
+    for (n, step) in p.steps.iter().enumerate() {
+        crate::metrics::get()
+            .step_info
+            .get_or_create(&crate::metrics::StepInfoLabels {
+                pipeline: c.name.clone(),
+                step: step.plugin.name.clone(),
+                position: (n + 1).to_string(),
+            })
+            .set(1);
+    }
     for _ in 0..c.writers {
         let chain = if p.steps.is_empty() {
             None

@@ -358,11 +358,14 @@ impl Plugin {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .instances(4)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: PeakLimits {
+                peak: 0,
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .instances(4)
+                    .trap_on_grow_failure(true)
+                    .build(),
+            },
             plugin: self.name.clone(),
             logged: 0,
             lookups: grants.lookups.clone(),
@@ -406,11 +409,61 @@ pub const GUEST_FILES: &str = "/weir/files";
 /// Bytes of standard output or error kept per instance before it is rebuilt.
 const OUTPUT_CAP: usize = 1 << 20;
 
+/// The store's limits, remembering the most memory the guest asked for.
+struct PeakLimits {
+    inner: StoreLimits,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for PeakLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// What a store holds.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: PeakLimits,
     plugin: String,
     logged: u64,
     lookups: crate::lookup::Lookups,
@@ -552,6 +605,11 @@ impl Instance {
     /// The plugin this is an instance of.
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
+    }
+
+    /// The most linear memory the guest has held, in bytes.
+    pub fn memory_peak(&self) -> usize {
+        self.store.data().limits.peak
     }
 
     /// Whether a trap poisoned this instance (it must be rebuilt).

@@ -537,6 +537,13 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
         count("kept", now.kept - was.kept);
         count("dropped", now.dropped - was.dropped);
         count("dead_letter", now.dead_letters - was.dead_letters);
+        let peak = m.memory_peak.get_or_create(&crate::metrics::StepLabels {
+            pipeline: pipeline.to_owned(),
+            step: name.clone(),
+        });
+        if now.memory_peak as i64 > peak.get() {
+            peak.set(now.memory_peak as i64);
+        }
         if now.events_in > was.events_in {
             m.step_seconds
                 .get_or_create(&crate::metrics::StepLabels {

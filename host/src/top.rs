@@ -57,7 +57,7 @@ fn sum(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f64 {
                     .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|s| s.2)
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 /// The `q` quantile of a histogram's observations between two scrapes, as
@@ -141,13 +141,19 @@ pub fn frame(now: &[Sample], was: &[Sample], dt: f64) -> String {
             ms(quantile(now, was, "weir_freshness_seconds", &f, 0.99)),
             ms(quantile(now, was, "weir_sink_write_seconds", &f, 0.99)),
         );
-        let steps: std::collections::BTreeSet<&str> = now
+        // Steps in chain order, from `weir_step_info`.
+        let mut steps: Vec<(u32, &str)> = now
             .iter()
             .filter(|(n, l, _)| {
-                n == "weir_step_events_total" && l.get("pipeline").map(String::as_str) == Some(p)
+                n == "weir_step_info" && l.get("pipeline").map(String::as_str) == Some(p)
             })
-            .filter_map(|(_, l, _)| l.get("step").map(String::as_str))
+            .filter_map(|(_, l, _)| {
+                Some((l.get("position")?.parse().ok()?, l.get("step")?.as_str()))
+            })
             .collect();
+        steps.sort();
+        steps.dedup();
+        let steps: Vec<&str> = steps.into_iter().map(|(_, s)| s).collect();
         if !steps.is_empty() {
             let _ = writeln!(
                 out,
@@ -243,6 +249,9 @@ mod tests {
         let now = parse(
             "weir_events_consumed_total{pipeline=\"e\"} 300\n\
              weir_consumer_lag{pipeline=\"e\",partition=\"0\"} 7\n\
+             weir_step_info{pipeline=\"e\",step=\"b-second\",position=\"2\"} 1\n\
+             weir_step_info{pipeline=\"e\",step=\"a-first\",position=\"1\"} 1\n\
+             weir_step_events_total{pipeline=\"e\",step=\"b-second\",outcome=\"in\"} 10\n\
              weir_freshness_seconds_bucket{pipeline=\"e\",le=\"0.05\"} 100\n\
              weir_freshness_seconds_bucket{pipeline=\"e\",le=\"0.1\"} 110\n\
              weir_freshness_seconds_bucket{pipeline=\"e\",le=\"+Inf\"} 110\n\
@@ -252,5 +261,11 @@ mod tests {
         assert!(text.contains("pipeline e: in 100/s"), "{text}");
         assert!(text.contains("lag 7"), "{text}");
         assert!(text.contains("freshness p50 50 ms  p99 100 ms"), "{text}");
+        let first = text.find("a-first").expect("first step shown");
+        assert!(
+            text.find("b-second").is_some_and(|second| second > first),
+            "{text}"
+        );
+        assert!(!text.contains("-0"), "{text}");
     }
 }

@@ -19,3 +19,4 @@ mod operations;
 mod pinterest;
 mod plugins;
 mod runs;
+mod security;
