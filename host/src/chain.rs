@@ -133,6 +133,17 @@ impl Chain {
             .collect()
     }
 
+    /// `NAME VERSION (sha256 HASH)`: the plugin of a step as logs name it.
+    pub fn plugin_label(&self, step: usize) -> String {
+        let spec = &self.steps[step].0;
+        format!(
+            "{} {} (sha256 {})",
+            spec.plugin.name,
+            spec.description.version,
+            spec.plugin.short_hash()
+        )
+    }
+
     /// The step label a dead letter carries: `step:NAME`.
     pub fn stage(&self, step: usize) -> String {
         format!("step:{}", self.steps[step].0.plugin.name)

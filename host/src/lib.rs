@@ -23,6 +23,7 @@ pub mod offline;
 pub mod offsets;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload;
 pub mod scaffold;
 pub mod sink;
 pub mod source;

@@ -258,9 +258,11 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: log files stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {
         LogFormat::Human => builder.init(),
@@ -274,6 +276,20 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let pool = db::pool_for(&config)?;
     let prepared = pipeline::prepare(&config, &pool, false).await?;
     weir::metrics::spawn_database_check(pool.clone());
+    let reloadable: Vec<weir::reload::Reloadable> = prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.steps.is_empty())
+        .map(|(index, p)| weir::reload::Reloadable {
+            index,
+            steps: p.steps.clone(),
+            slots: p.slots.clone(),
+        })
+        .collect();
+    if !reloadable.is_empty() {
+        let runtime = weir::plugin::Runtime::new(weir::plugin::Runtime::default_cache_dir())?;
+        weir::reload::spawn(Arc::new(config.clone()), Arc::new(runtime), reloadable)?;
+    }
     if let Some(address) = &config.metrics.address {
         let bound = weir::metrics::serve(address).await?;
         info!(address = %bound, "serving /metrics, /healthz and /readyz");

@@ -59,6 +59,13 @@ pub struct StepInfoLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub pipeline: String,
+    pub plugin: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub pipeline: String,
     pub partition: String,
@@ -93,6 +100,7 @@ pub struct Metrics {
     pub retries: Family<PipelineLabels, Counter>,
     pub lag: Family<PartitionLabels, Gauge>,
     pub freshness: Histograms<PipelineLabels>,
+    pub reloads: Family<ReloadLabels, Counter>,
     pub health: Health,
 }
 
@@ -114,6 +122,7 @@ impl Metrics {
             retries: Family::default(),
             lag: Family::default(),
             freshness: Family::new_with_constructor(seconds),
+            reloads: Family::default(),
             health: Health::default(),
             registry: Registry::default(),
         };
@@ -190,6 +199,11 @@ impl Metrics {
             "Kafka timestamp of an event to the commit of its batch",
             Unit::Seconds,
             m.freshness.clone(),
+        );
+        registry.register(
+            "plugin_reloads",
+            "Plugin files seen in the plugin folder, by result (accepted, rejected)",
+            m.reloads.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -25,6 +25,8 @@ pub struct Prepared {
     pub method: crate::config::WriteMethod,
     /// The chain's steps, loaded and checked.
     pub steps: Vec<Arc<crate::chain::StepSpec>>,
+    /// Per writer, where a reloaded chain waits for its next batch.
+    pub slots: Vec<crate::reload::Slot>,
 }
 
 /// Checks the database side of every pipeline before anything is consumed:
@@ -85,6 +87,7 @@ pub async fn prepare(
             brokers: brokers.clone(),
             properties: properties.clone(),
             method: config.singlestore.write_method,
+            slots: (0..p.writers).map(|_| Default::default()).collect(),
             steps,
         });
     }
@@ -109,7 +112,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
             })
             .set(1);
     }
-    for _ in 0..c.writers {
+    for w in 0..c.writers {
         let chain = if p.steps.is_empty() {
             None
         } else {
@@ -122,7 +125,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         };
         let (tx, rx) = tokio::sync::mpsc::channel(c.queue);
         senders.push(tx);
-        let writer = Writer::new(
+        let mut writer = Writer::new(
             pool.clone(),
             p.plan.clone(),
             offsets.clone(),
@@ -134,6 +137,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
             notes_tx.clone(),
             chain,
         );
+        writer.reload = p.slots.get(w).cloned();
         tasks.push(tokio::spawn(writer.run(rx)));
     }
     drop(notes_tx);

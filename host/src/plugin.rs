@@ -367,7 +367,7 @@ impl Plugin {
                     .build(),
             },
             plugin: self.name.clone(),
-            logged: 0,
+            log_budget: LogBudget::new(),
             lookups: grants.lookups.clone(),
         };
         let mut store = Store::new(&self.engine, state);
@@ -459,13 +459,48 @@ impl wasmtime::ResourceLimiter for PeakLimits {
     }
 }
 
+/// Plugin log lines allowed per instance: a burst of [`LOG_BURST`], then
+/// [`LOG_PER_SECOND`]; what is over is counted and reported with the next line.
+pub struct LogBudget {
+    tokens: f64,
+    last: std::time::Instant,
+    dropped: u64,
+}
+
+const LOG_BURST: f64 = 100.0;
+const LOG_PER_SECOND: f64 = 20.0;
+
+impl LogBudget {
+    fn new() -> LogBudget {
+        LogBudget {
+            tokens: LOG_BURST,
+            last: std::time::Instant::now(),
+            dropped: 0,
+        }
+    }
+
+    /// Whether a line may be logged now; if so, how many were dropped before it.
+    pub fn take(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * LOG_PER_SECOND)
+            .min(LOG_BURST);
+        self.last = now;
+        if self.tokens < 1.0 {
+            self.dropped += 1;
+            return None;
+        }
+        self.tokens -= 1.0;
+        Some(std::mem::take(&mut self.dropped))
+    }
+}
+
 /// What a store holds.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: PeakLimits,
     plugin: String,
-    logged: u64,
+    log_budget: LogBudget,
     lookups: crate::lookup::Lookups,
 }
 
@@ -482,11 +517,13 @@ impl bindings::filter::weir::plugin::types::Host for HostState {}
 
 impl bindings::filter::weir::plugin::host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        self.logged += 1;
-        if self.logged > 10_000 {
+        let Some(dropped) = self.log_budget.take() else {
             return;
-        }
+        };
         let plugin = &self.plugin;
+        if dropped > 0 {
+            tracing::warn!(plugin = %plugin, dropped, "plugin log lines dropped (over {LOG_PER_SECOND}/s)");
+        }
         match level {
             Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
@@ -643,7 +680,14 @@ impl Instance {
         self.seen_out = out.len();
         self.seen_err = err.len();
         for line in new_out.lines().chain(new_err.lines()) {
-            tracing::info!(plugin = %self.plugin.name, "guest: {line}");
+            match self.store.data_mut().log_budget.take() {
+                None => {}
+                Some(0) => tracing::info!(plugin = %self.plugin.name, "guest: {line}"),
+                Some(dropped) => {
+                    tracing::warn!(plugin = %self.plugin.name, dropped, "plugin output lines dropped (over {LOG_PER_SECOND}/s)");
+                    tracing::info!(plugin = %self.plugin.name, "guest: {line}");
+                }
+            }
         }
         if self.seen_out + self.seen_err > OUTPUT_CAP / 2 {
             // Nearly full pipes would make the guest's writes fail: start afresh.

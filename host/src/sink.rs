@@ -516,6 +516,10 @@ pub struct Writer {
     stages: Vec<String>,
     conn: Option<Conn>,
     enc: Encoded,
+    /// When each step's dead letters were last logged.
+    last_step_log: Vec<Option<std::time::Instant>>,
+    /// Where a reloaded chain waits; taken at a batch boundary.
+    pub reload: Option<crate::reload::Slot>,
 }
 
 /// Adds what the chain's steps did since `before` to the metrics.
@@ -612,6 +616,8 @@ impl Writer {
             notes,
             conn: None,
             enc: Encoded::default(),
+            last_step_log: Vec::new(),
+            reload: None,
         }
     }
 
@@ -636,6 +642,15 @@ impl Writer {
     /// Commits one batch, retrying until it lands, is found to have landed, or
     /// its partition turns out to belong to someone else.
     pub async fn write(&mut self, batch: &Batch) {
+        // A batch boundary: a reloaded chain takes over from here.
+        let fresh = self
+            .reload
+            .as_ref()
+            .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(chain) = fresh {
+            self.stages = (0..chain.names().len()).map(|s| chain.stage(s)).collect();
+            self.chain = Some(chain);
+        }
         let (p, generation) = (batch.partition, batch.generation);
         let Some(claim) = self.claims.current(p, generation) else {
             debug!(partition = p, "dropping a batch read under an older claim");
@@ -847,7 +862,10 @@ impl Writer {
             let result = tokio::task::block_in_place(|| chain.run(&topic, batch, &skip));
             record_steps(&self.pipeline, chain, &before);
             match result {
-                Ok(out) => return Some(Some(out)),
+                Ok(out) => {
+                    self.log_step_dead_letters(batch, &out);
+                    return Some(Some(out));
+                }
                 Err(ChainError::RetryLater { plugin, reason }) => {
                     warn!(pipeline = %self.pipeline, partition = batch.partition, plugin = %plugin,
                           "plugin asked to retry the batch later: {reason}");
@@ -862,6 +880,48 @@ impl Writer {
                 }
             }
             backoff.wait().await;
+        }
+    }
+
+    /// One warning per step and batch that dead-lettered events, at most one a
+    /// second per step and writer: the pipeline, the plugin with its version
+    /// and hash, and the first event's partition, offset and reason.
+    fn log_step_dead_letters(&mut self, batch: &Batch, out: &ChainOutput) {
+        let Some(chain) = self.chain.as_ref() else {
+            return;
+        };
+        let mut first: Vec<Option<(usize, &str, usize)>> = vec![None; chain.names().len()];
+        for (i, o) in out.outcomes.iter().enumerate() {
+            if let Outcome::Dead { step, reason } = o {
+                let entry = &mut first[*step];
+                match entry {
+                    Some((_, _, n)) => *n += 1,
+                    None => *entry = Some((i, reason.as_str(), 1)),
+                }
+            }
+        }
+        for (step, found) in first.into_iter().enumerate() {
+            let Some((i, reason, n)) = found else {
+                continue;
+            };
+            let now = std::time::Instant::now();
+            if self.last_step_log.len() <= step {
+                self.last_step_log.resize(step + 1, None);
+            }
+            if self.last_step_log[step]
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+            {
+                continue;
+            }
+            self.last_step_log[step] = Some(now);
+            warn!(
+                pipeline = %self.pipeline,
+                plugin = %chain.plugin_label(step),
+                partition = batch.partition,
+                offset = batch.offsets[i],
+                dead_letters = n,
+                "events dead-lettered by a step; the first: {reason}"
+            );
         }
     }
 

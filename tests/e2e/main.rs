@@ -18,5 +18,6 @@ mod fencing;
 mod operations;
 mod pinterest;
 mod plugins;
+mod reload;
 mod runs;
 mod security;

@@ -281,6 +281,20 @@ fn hostile_chain_runs_exactly_once_against_the_services() {
     s.wait_accounted(produced, Duration::from_secs(180));
     let log = weir.log();
     assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
+    // Dead letters are logged too, naming the pipeline, the plugin with its
+    // version and hash, and the first event's partition and offset.
+    let hash = short_hash(&s.dir.join("plugins/panics.wasm"));
+    let line = log
+        .lines()
+        .find(|l| {
+            l.contains("events dead-lettered by a step")
+                && l.contains(&format!("panics 1.0.0 (sha256 {hash})"))
+        })
+        .unwrap_or_else(|| panic!("no dead-letter warning for `panics` in:\n{log}"));
+    assert!(
+        line.contains("pipeline=chain") && line.contains("partition=") && line.contains("offset="),
+        "{line}"
+    );
     let acc = s.assert_exactly_once(produced);
     assert!(acc.filtered > 0, "the bot filter dropped nothing");
     assert_eq!(
