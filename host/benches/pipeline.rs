@@ -24,7 +24,7 @@
 //!    chain's.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,25 +38,10 @@ use weir::batch::Batch;
 use weir::config::Config;
 use weir::sink::{encode, insert_rows, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
 
-const BROKERS: &str = "127.0.0.1:9092";
-const SERVER: &str = "mysql://weir:weir@127.0.0.1:3306";
+mod common;
+use common::{gen, root, services, BROKERS, SERVER};
+
 const BATCH: usize = 5000;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn services(args: &[&str]) -> String {
-    let out = Command::new(root().join("scripts/services"))
-        .args(args)
-        .output()
-        .expect("scripts/services");
-    assert!(out.status.success(), "scripts/services {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -76,17 +61,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn gen(topic: &str, count: u64, rate: u64, geolite: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["gen", "--json", "--brokers", BROKERS, "--topic", topic])
-        .args(["--count", &count.to_string(), "--rate", &rate.to_string()])
-        .args(["--geolite2", geolite])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("weir gen")
 }
 
 fn main() -> anyhow::Result<()> {

@@ -287,7 +287,8 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         })
         .collect();
     if !reloadable.is_empty() {
-        let runtime = weir::plugin::Runtime::new(weir::plugin::Runtime::default_cache_dir())?;
+        let runtime =
+            weir::plugin::Runtime::background(weir::plugin::Runtime::default_cache_dir())?;
         weir::reload::spawn(Arc::new(config.clone()), Arc::new(runtime), reloadable)?;
     }
     if let Some(address) = &config.metrics.address {

@@ -109,10 +109,21 @@ const TICK: Duration = Duration::from_millis(1);
 impl Runtime {
     /// The engine, with its epoch ticker. `cache_dir` holds precompiled artifacts.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+        Runtime::build(cache_dir, true)
+    }
+
+    /// An engine for compiling while events flow: on one thread, so that the
+    /// data path keeps the other cores (used by the plugin reloader).
+    pub fn background(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+        Runtime::build(cache_dir, false)
+    }
+
+    fn build(cache_dir: Option<PathBuf>, parallel: bool) -> anyhow::Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            .parallel_compilation(parallel)
             .concurrency_support(false);
         let engine =
             Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
