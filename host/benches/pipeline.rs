@@ -73,30 +73,24 @@ fn main() -> anyhow::Result<()> {
     let topic = format!("bench-{stamp}");
     let db = "weir_bench";
     let url = format!("{SERVER}/{db}");
-    let ddl = std::fs::read_to_string(root().join("examples/sql/mariadb/engagement.sql"))?;
+    let pins = std::fs::read_to_string(root().join("examples/sql/mariadb/pins.sql"))?;
+    let pins: Vec<String> = pins
+        .split(';')
+        .filter(|s| s.contains("CREATE"))
+        .map(str::to_owned)
+        .collect();
     rt.block_on(async {
-        let mut c = mysql_async::Conn::from_url(format!("{SERVER}/mysql")).await?;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await?;
-        c.query_drop(format!(
-            "CREATE DATABASE {db} DEFAULT CHARACTER SET utf8mb4"
-        ))
+        common::fresh_database(
+            db,
+            &[
+                "engagement_raw",
+                "engagement_raw_insert",
+                "engagement_chain",
+                "engagement_scraped",
+            ],
+            &pins,
+        )
         .await?;
-        c.query_drop(format!("USE {db}")).await?;
-        c.query_drop(&ddl).await?;
-        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_raw"))
-            .await?;
-        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_raw_insert"))
-            .await?;
-        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_chain"))
-            .await?;
-        c.query_drop(ddl.replace("EXISTS engagement", "EXISTS engagement_scraped"))
-            .await?;
-        let pins = std::fs::read_to_string(root().join("examples/sql/mariadb/pins.sql"))?;
-        for statement in pins.split(';').filter(|s| s.contains("CREATE")) {
-            c.query_drop(statement).await?;
-        }
-        c.disconnect().await?;
         weir::gen::ensure_topic(BROKERS, &topic, 4).await
     })?;
     let dir = std::env::temp_dir().join(format!("weir-bench-{stamp}"));

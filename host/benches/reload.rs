@@ -84,21 +84,14 @@ fn main() -> anyhow::Result<()> {
     let stamp = Utc::now().timestamp();
     let (db, topic) = ("weir_bench_reload", format!("bench-reload-{stamp}"));
     let url = format!("{SERVER}/{db}");
-    let ddl = std::fs::read_to_string(root().join("examples/sql/mariadb/engagement.sql"))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut c = mysql_async::Conn::from_url(format!("{SERVER}/mysql")).await?;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await?;
-        c.query_drop(format!(
-            "CREATE DATABASE {db} DEFAULT CHARACTER SET utf8mb4"
-        ))
+        common::fresh_database(
+            db,
+            &[],
+            &["ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL".to_owned()],
+        )
         .await?;
-        c.query_drop(format!("USE {db}")).await?;
-        c.query_drop(&ddl).await?;
-        c.query_drop("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL")
-            .await?;
-        c.disconnect().await?;
         weir::gen::ensure_topic(BROKERS, &topic, 4).await
     })?;
     let dir = std::env::temp_dir().join(format!("weir-bench-reload-{stamp}"));

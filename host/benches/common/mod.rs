@@ -34,3 +34,28 @@ pub fn gen(topic: &str, count: u64, rate: u64, geolite: &str) -> Child {
         .spawn()
         .expect("weir gen")
 }
+
+/// Creates database `db` afresh with the example's engagement table, plus one
+/// copy of it per name in `copies`, then runs `extra` statements there.
+pub async fn fresh_database(db: &str, copies: &[&str], extra: &[String]) -> anyhow::Result<()> {
+    use mysql_async::prelude::Queryable as _;
+    let ddl = std::fs::read_to_string(root().join("examples/sql/mariadb/engagement.sql"))?;
+    let mut c = mysql_async::Conn::from_url(format!("{SERVER}/mysql")).await?;
+    c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await?;
+    c.query_drop(format!(
+        "CREATE DATABASE {db} DEFAULT CHARACTER SET utf8mb4"
+    ))
+    .await?;
+    c.query_drop(format!("USE {db}")).await?;
+    c.query_drop(&ddl).await?;
+    for copy in copies {
+        c.query_drop(ddl.replace("EXISTS engagement", &format!("EXISTS {copy}")))
+            .await?;
+    }
+    for statement in extra {
+        c.query_drop(statement).await?;
+    }
+    c.disconnect().await?;
+    Ok(())
+}

@@ -3,8 +3,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
 
 use exports::weir::plugin::enricher::Guest;
 use weir::plugin::types::{Additions, Batch, Description, FieldSpec, FieldType, RetryLater};
-#[allow(unused_imports)]
-use weir_test_guests::payload_has;
+use weir_test_guests::same_for_each;
 
 struct Plugin;
 
@@ -23,13 +22,7 @@ impl Guest for Plugin {
     }
 
     fn enrich(events: Batch) -> Result<Additions, RetryLater> {
-        let mut fields = Vec::new();
-        let mut field_ends = Vec::new();
-        for i in 0..events.offsets.len() {
-            let _ = i;
-            fields.extend_from_slice(br#"{"weir_test":"constant"}"#);
-            field_ends.push(fields.len() as u32);
-        }
+        let (fields, field_ends) = same_for_each(events.offsets.len(), br#"{"weir_test":"constant"}"#);
         Ok(Additions { fields, field_ends, rejected: Vec::new() })
     }
 }
