@@ -32,6 +32,35 @@ pub struct StepSpec {
     pub on_fault: crate::config::FaultPolicy,
     /// What the plugin said it is, reads and writes.
     pub description: crate::plugin::Description,
+    /// The hash (prefix) the step pins, if any.
+    pub pin: Option<String>,
+}
+
+impl StepSpec {
+    /// `NAME@VERSION#HASH`: which build of which plugin this step runs.
+    pub fn label(&self) -> String {
+        format!(
+            "{}@{}#{}",
+            self.plugin.name,
+            self.description.version,
+            self.plugin.short_hash()
+        )
+    }
+
+    /// Refuses a plugin whose hash is not the one the step pins.
+    pub fn check_pin(&self, path: &std::path::Path) -> Result<(), PluginError> {
+        match &self.pin {
+            Some(pin) if !self.plugin.sha256.starts_with(&pin.to_ascii_lowercase()) => {
+                Err(PluginError::Pin {
+                    name: self.plugin.name.clone(),
+                    path: path.to_owned(),
+                    sha256: self.plugin.sha256.clone(),
+                    pinned: pin.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl StepSpec {
@@ -50,6 +79,7 @@ impl StepSpec {
             limits: Limits::default(),
             grants: crate::plugin::Grants::default(),
             on_fault: crate::config::FaultPolicy::DeadLetter,
+            pin: None,
         }
     }
 }
@@ -131,6 +161,13 @@ impl Chain {
             .iter()
             .map(|(s, _)| s.plugin.name.clone())
             .collect()
+    }
+
+    /// The chain's version label: each step's `NAME@VERSION#HASH`, comma-separated
+    /// (what an `@chain` column and a dead letter's `chain` record).
+    pub fn version(&self) -> String {
+        let labels: Vec<String> = self.steps.iter().map(|(s, _)| s.label()).collect();
+        labels.join(",")
     }
 
     /// `NAME VERSION (sha256 HASH)`: the plugin of a step as logs name it.
@@ -371,6 +408,7 @@ pub fn load_steps(
                 lookups: crate::lookup::granted(lookups, &step.lookups),
             },
             on_fault: step.on_fault,
+            pin: step.sha256.clone(),
             config: init,
             limits: Limits {
                 memory_bytes: step.limits.memory_mb << 20,
@@ -379,6 +417,7 @@ pub fn load_steps(
                 init_deadline: Duration::from_millis(step.limits.init_ms),
             },
         };
+        spec.check_pin(&path)?;
         let mut probe = spec
             .plugin
             .instantiate(spec.limits, &spec.config, &spec.grants)?;

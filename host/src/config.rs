@@ -197,6 +197,11 @@ pub struct PluginsConfig {
     /// The plugin folder: step `plugin = "NAME"` loads `NAME.wasm` from here.
     /// Relative to the configuration file. Example: `dir = "plugins.d"`.
     pub dir: Option<PathBuf>,
+    /// Accept only plugins whose hash a step pins (`sha256 = "..."`): every step
+    /// must pin one, and a file with any other hash is refused, at start and on
+    /// reload. Upgrading is then a config change.
+    #[serde(default)]
+    pub pinned_only: bool,
 }
 
 /// One `[[pipeline.step]]`.
@@ -226,6 +231,9 @@ pub struct StepConfig {
     /// is fixed, nothing is dead-lettered).
     #[serde(default)]
     pub on_fault: FaultPolicy,
+    /// The plugin's SHA-256 (hex, at least its first 12 digits): a file with any
+    /// other hash is refused, at start and on reload.
+    pub sha256: Option<String>,
 }
 
 /// `on_fault` of a step.
@@ -347,7 +355,8 @@ pub struct PipelineConfig {
     pub steps: Vec<StepConfig>,
     /// Table column = event field, or one of the record's own properties:
     /// `@topic`, `@partition`, `@offset`, `@timestamp` (Kafka's, in ms), `@key`,
-    /// `@ingested_at` (when the batch was written, in ms).
+    /// `@ingested_at` (when the batch was written, in ms), `@chain` (the chain
+    /// that handled the event: `NAME@VERSION#HASH` per step, comma-separated).
     pub columns: BTreeMap<String, String>,
 }
 
@@ -424,6 +433,7 @@ pub const RECORD_PROPERTIES: &[&str] = &[
     "@timestamp",
     "@key",
     "@ingested_at",
+    "@chain",
 ];
 
 /// A configuration error, located in its file.
@@ -610,6 +620,28 @@ impl Config {
                 return Err((key("max_record_bytes"), "must be at least 1".into()));
             }
             for (n, step) in p.steps.iter().enumerate() {
+                match &step.sha256 {
+                    Some(h)
+                        if h.len() < 12
+                            || h.len() > 64
+                            || !h.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        return Err((
+                            key(&format!("step[{n}].sha256")),
+                            "must be 12 to 64 hex digits of the plugin's SHA-256".into(),
+                        ));
+                    }
+                    None if self.plugins.pinned_only => {
+                        return Err((
+                            key(&format!("step[{n}]")),
+                            format!(
+                                "[plugins] pinned_only is set, so step `{}` must pin its plugin with `sha256 = \"...\"`",
+                                step.plugin
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
                 for (f, file) in step.files.iter().enumerate() {
                     self.step_file(file)
                         .map_err(|m| (key(&format!("step[{n}].files[{f}]")), m))?;

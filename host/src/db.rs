@@ -106,6 +106,21 @@ pub async fn ensure_own_tables(conn: &mut Conn) -> Result<Dialect, mysql_async::
     for ddl in crate::sql::own_tables_ddl(dialect) {
         conn.query_drop(ddl).await?;
     }
+    for (table, column, definition) in crate::sql::OWN_COLUMNS_ADDED {
+        let found: Option<String> = conn
+            .exec_first(
+                "SELECT column_name FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
+                (table, column),
+            )
+            .await?;
+        if found.is_none() {
+            conn.query_drop(format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))
+            .await?;
+        }
+    }
     Ok(dialect)
 }
 

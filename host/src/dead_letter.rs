@@ -86,12 +86,19 @@ pub fn insert_statements(
     topic: &str,
     pipeline: &str,
     partition: i32,
+    chain: Option<&str>,
     max_statement: usize,
 ) -> Vec<String> {
     let head =
         "INSERT INTO weir_dead_letters (consumer_group, topic, kafka_partition, kafka_offset, \
                 pipeline, stage, reason, kafka_key, kafka_timestamp_ms, payload, payload_size, \
-                payload_sha256, created_at) VALUES ";
+                payload_sha256, created_at, chain) VALUES ";
+    let mut tail = String::from(", NOW(6), ");
+    match chain {
+        Some(c) => push_str_literal(&mut tail, c),
+        None => tail.push_str("NULL"),
+    }
+    tail.push(')');
     let mut prefix = String::new();
     push_str_literal(&mut prefix, group);
     prefix.push_str(", ");
@@ -129,7 +136,7 @@ pub fn insert_statements(
         push_bytes_literal(&mut sql, &d.payload);
         sql.push_str(&format!(", {}, ", d.size));
         push_str_literal(&mut sql, &d.sha256);
-        sql.push_str(", NOW(6))");
+        sql.push_str(&tail);
     }
     if !sql.is_empty() {
         out.push(sql);
@@ -161,10 +168,13 @@ mod tests {
         let dead: Vec<_> = (0..10)
             .map(|i| DeadLetter::from_batch(&b, i, Stage::Decode, "r".into(), 1000))
             .collect();
-        let stmts = insert_statements(&dead, "g", "t", "p", 0, 2000);
+        let stmts = insert_statements(&dead, "g", "t", "p", 0, Some("f@1#ab"), 2000);
         assert!(stmts.len() > 1);
         assert!(stmts.iter().all(|s| s.len() < 2000));
-        let values: usize = stmts.iter().map(|s| s.matches("NOW(6))").count()).sum();
+        let values: usize = stmts
+            .iter()
+            .map(|s| s.matches("NOW(6), 'f@1#ab')").count())
+            .sum();
         assert_eq!(values, 10);
     }
 }

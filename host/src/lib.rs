@@ -24,6 +24,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod plugin;
 pub mod reload;
+pub mod replay;
 pub mod scaffold;
 pub mod sink;
 pub mod source;

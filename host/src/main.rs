@@ -97,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Look at a pipeline's dead letters, or replay them through the current
+    /// chain into its table once their cause is fixed.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
     /// Show or set a pipeline's stored offsets.
     Offsets {
         #[command(subcommand)]
@@ -118,6 +124,38 @@ enum PluginCommand {
         /// The weir-sdk crate (default: $WEIR_SDK, else the checkout weir was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct DeadLetterFilter {
+    #[arg(short, long)]
+    config: PathBuf,
+    /// The pipeline (default: the only one).
+    #[arg(short, long)]
+    pipeline: Option<String>,
+    /// Only dead letters written since then: `YYYY-MM-DD HH:MM:SS` (UTC), RFC 3339,
+    /// or an age such as `30m`, `2h`, `1d`.
+    #[arg(long, value_parser = weir::replay::parse_since)]
+    since: Option<chrono::NaiveDateTime>,
+    /// Only dead letters whose reason contains this text.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// Dead letters by stage and reason, with how many were replayed.
+    Show(DeadLetterFilter),
+    /// Send dead letters through the pipeline's current chain into its table,
+    /// exactly once: each one replayed is marked, so replaying again does
+    /// nothing for it. Those refused again stay, with their new reason.
+    Replay {
+        #[command(flatten)]
+        filter: DeadLetterFilter,
+        /// Do everything, then roll back: report what would happen.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -186,6 +224,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Offsets { command } => offsets(command).await,
+            Command::DeadLetters { command } => dead_letters(command).await,
             Command::Check { config } => check(config).await,
             Command::Top {
                 address,
@@ -274,23 +313,8 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let url = config.database_url()?;
     let pool = db::pool_for(&config)?;
-    let prepared = pipeline::prepare(&config, &pool, false).await?;
+    let (prepared, lookups) = pipeline::prepare(&config, &pool, false).await?;
     weir::metrics::spawn_database_check(pool.clone());
-    let reloadable: Vec<weir::reload::Reloadable> = prepared
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !p.steps.is_empty())
-        .map(|(index, p)| weir::reload::Reloadable {
-            index,
-            steps: p.steps.clone(),
-            slots: p.slots.clone(),
-        })
-        .collect();
-    if !reloadable.is_empty() {
-        let runtime =
-            weir::plugin::Runtime::background(weir::plugin::Runtime::default_cache_dir())?;
-        weir::reload::spawn(Arc::new(config.clone()), Arc::new(runtime), reloadable)?;
-    }
     if let Some(address) = &config.metrics.address {
         let bound = weir::metrics::serve(address).await?;
         info!(address = %bound, "serving /metrics, /healthz and /readyz");
@@ -303,23 +327,40 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
         pipelines = prepared.len(),
         "weir running"
     );
-    let mut handles = Vec::new();
+    let (results, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut supervisor = weir::reload::Supervisor::new(
+        config,
+        pool.clone(),
+        lookups,
+        stop.clone(),
+        results,
+        running.clone(),
+    );
     for p in prepared {
-        handles.push(tokio::spawn(pipeline::run(p, pool.clone(), stop.clone())));
+        supervisor.start(p);
     }
+    supervisor.watch()?;
     let mut failed = None;
-    for h in handles {
-        match h.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                error!("{e:#}");
-                stop.store(true, Ordering::Relaxed);
-                failed = Some(e);
+    loop {
+        tokio::select! {
+            Some((name, result)) = ended.recv() => {
+                if let Err(e) = result {
+                    error!(pipeline = %name, "{e:#}");
+                    stop.store(true, Ordering::Relaxed);
+                    failed.get_or_insert(e);
+                }
             }
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                failed = Some(anyhow::anyhow!("a pipeline panicked: {e}"));
-            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if stop.load(Ordering::Relaxed) && running.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+    }
+    while let Ok((name, result)) = ended.try_recv() {
+        if let Err(e) = result {
+            error!(pipeline = %name, "{e:#}");
+            failed.get_or_insert(e);
         }
     }
     let _ = pool.disconnect().await;
@@ -330,6 +371,69 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {
+    let (filter, replay) = match command {
+        DeadLettersCommand::Show(f) => (f, None),
+        DeadLettersCommand::Replay { filter, dry_run } => (filter, Some(dry_run)),
+    };
+    let config = Config::load(&filter.config)?;
+    let p = pick_pipeline(&config, filter.pipeline.as_deref())?;
+    let pool = db::pool_for(&config)?;
+    let selection = weir::replay::Selection {
+        since: filter.since,
+        reason: filter.reason.clone(),
+    };
+    let mut conn = db::connect(&pool, Duration::from_secs(15))
+        .await
+        .context("connecting to the database")?;
+    db::ensure_own_tables(&mut conn).await?;
+    match replay {
+        None => {
+            let lines = weir::replay::show(&mut conn, p.group(), &p.topic, &selection).await?;
+            drop(conn);
+            if lines.is_empty() {
+                println!("no dead letters for pipeline `{}`", p.name);
+            }
+            println!(
+                "{:>8} {:>8}  {:<18} {:<27} reason",
+                "count", "replayed", "stage", "last"
+            );
+            for l in lines {
+                println!(
+                    "{:>8} {:>8}  {:<18} {:<27} {}",
+                    l.count, l.replayed, l.stage, l.last, l.reason
+                );
+            }
+        }
+        Some(dry_run) => {
+            drop(conn);
+            let mut only = config.clone();
+            only.pipelines.retain(|q| q.name == p.name);
+            let (prepared, _) = pipeline::prepare(&only, &pool, true).await?;
+            let r = weir::replay::replay(&pool, &prepared[0], &selection, dry_run).await?;
+            println!(
+                "{}{} dead letters of pipeline `{}` replayed: {} rows, {} filtered, {} refused again{}",
+                if dry_run { "dry run (rolled back): " } else { "" },
+                r.selected,
+                p.name,
+                r.rows,
+                r.filtered,
+                r.still_dead,
+                if r.truncated > 0 {
+                    format!(
+                        "; {} not replayable (only the first bytes of their payload were kept)",
+                        r.truncated
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let _ = pool.disconnect().await;
+    Ok(())
 }
 
 /// First SIGINT/SIGTERM: finish the batches in flight and exit 0. Second: exit now.
@@ -443,7 +547,7 @@ async fn test(
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let pool = db::pool_for(&config)?;
-    let prepared = pipeline::prepare(&config, &pool, true).await?;
+    let (prepared, _) = pipeline::prepare(&config, &pool, true).await?;
     for p in &prepared {
         let c = &p.config;
         println!(

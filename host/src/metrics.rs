@@ -66,6 +66,18 @@ pub struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CanaryLabels {
+    pub pipeline: String,
+    pub step: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub pipeline: String,
     pub partition: String,
@@ -101,6 +113,8 @@ pub struct Metrics {
     pub lag: Family<PartitionLabels, Gauge>,
     pub freshness: Histograms<PipelineLabels>,
     pub reloads: Family<ReloadLabels, Counter>,
+    pub config_reloads: Family<ResultLabels, Counter>,
+    pub canary_events: Family<CanaryLabels, Counter>,
     pub health: Health,
 }
 
@@ -123,6 +137,8 @@ impl Metrics {
             lag: Family::default(),
             freshness: Family::new_with_constructor(seconds),
             reloads: Family::default(),
+            config_reloads: Family::default(),
+            canary_events: Family::default(),
             health: Health::default(),
             registry: Registry::default(),
         };
@@ -204,6 +220,16 @@ impl Metrics {
             "plugin_reloads",
             "Plugin files seen in the plugin folder, by result (accepted, rejected)",
             m.reloads.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration changes seen (file or SIGHUP), by result (applied, rejected, unchanged)",
+            m.config_reloads.clone(),
+        );
+        registry.register(
+            "canary_events",
+            "Events a canary step ran in shadow, by result (same, different)",
+            m.canary_events.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -38,9 +38,9 @@ pub async fn prepare(
     config: &Config,
     pool: &Pool,
     check_only: bool,
-) -> anyhow::Result<Vec<Prepared>> {
-    let brokers = config.brokers()?;
-    let properties = config.kafka_properties()?;
+) -> anyhow::Result<(Vec<Prepared>, crate::lookup::Lookups)> {
+    config.brokers()?;
+    config.kafka_properties()?;
     let mut conn = db::connect(pool, Duration::from_secs(15))
         .await
         .with_context(|| {
@@ -65,22 +65,37 @@ pub async fn prepare(
     if !check_only {
         crate::lookup::spawn_refresh(config, &lookups, pool.clone());
     }
+    let prepared = prepare_pipelines(config, &mut conn, runtime.as_ref(), &lookups).await?;
+    Ok((prepared, lookups))
+}
+
+/// Loads each pipeline's steps (plugins, `init`, the chain's fields) and checks
+/// its table, with lookup tables already loaded: what a running process re-does
+/// for a changed configuration before applying it.
+pub async fn prepare_pipelines(
+    config: &Config,
+    conn: &mut mysql_async::Conn,
+    runtime: Option<&crate::plugin::Runtime>,
+    lookups: &crate::lookup::Lookups,
+) -> anyhow::Result<Vec<Prepared>> {
+    let brokers = config.brokers()?;
+    let properties = config.kafka_properties()?;
     let mut out = Vec::new();
     for (i, p) in config.pipelines.iter().enumerate() {
         let at = || format!("pipeline `{}` in {}", p.name, config.path.display());
-        let steps = match &runtime {
-            // Plugins may read their granted files in `init`, through WASI's
-            // synchronous filesystem, which must not run on a runtime thread.
-            Some(rt) => tokio::task::block_in_place(|| {
-                crate::chain::load_steps(rt, config, &p.steps, &lookups)
-            })
-            .with_context(at)?,
-            None => Vec::new(),
+        let steps = match runtime {
+            Some(rt) if !p.steps.is_empty() => {
+                // Plugins may read their granted files in `init`, through WASI's
+                // synchronous filesystem, which must not run on a runtime thread.
+                tokio::task::block_in_place(|| {
+                    crate::chain::load_steps(rt, config, &p.steps, lookups)
+                })
+                .with_context(at)?
+            }
+            _ => Vec::new(),
         };
         let fields = crate::check::chain_fields(config, i, &steps)?;
-        let plan = TablePlan::load(&mut conn, p, &fields)
-            .await
-            .with_context(at)?;
+        let plan = TablePlan::load(conn, p, &fields).await.with_context(at)?;
         out.push(Prepared {
             config: p.clone(),
             plan: Arc::new(plan),

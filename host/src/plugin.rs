@@ -287,6 +287,13 @@ pub enum PluginError {
         path: PathBuf,
         described: String,
     },
+    #[error("plugin `{name}` ({path}) has sha256 {sha256}, but its step pins {pinned}")]
+    Pin {
+        name: String,
+        path: PathBuf,
+        sha256: String,
+        pinned: String,
+    },
     #[error("plugin `{name}`: init failed: {message}")]
     Init { name: String, message: String },
     #[error("plugin `{name}`: {message}")]

@@ -1,35 +1,77 @@
-//! Hot reload of plugins: the plugin folder is watched; a `.wasm` file that
-//! was written (closed after writing) or renamed into it is compiled off the
-//! data path, checked like `weir check` checks a step (its world, its name,
-//! `init` with the step's config, the chain's fields), and swapped in at the
-//! next batch boundary of every writer of every pipeline that uses it. A file
-//! failing a check is rejected with one log line and a metric; the version
-//! serving keeps serving. A half-written file is never read: creation alone
-//! is ignored, only a closed write or a rename counts. A deleted plugin keeps
-//! its last good version.
+//! Changes while events flow: plugin files and the configuration.
+//!
+//! The [`Supervisor`] owns the running pipelines. One thread watches the plugin
+//! folder and the configuration file (and hears SIGHUP), and handles one change
+//! at a time, off the data path:
+//!
+//! - A `.wasm` file written (closed after writing) or renamed into the plugin
+//!   folder is compiled on a background single-thread engine and checked like
+//!   `weir check` checks a step (its world, its name, a pinned hash, `init` with
+//!   the step's config, the chain's fields, the target table's columns), then
+//!   swapped in at the next batch boundary of every writer of every step that
+//!   uses it. A file failing a check is rejected with one log line and a
+//!   metric; the version serving keeps serving. A half-written file is never
+//!   read: creation alone is ignored, only a closed write or a rename counts. A
+//!   deleted plugin keeps its last good version.
+//! - A changed configuration is validated whole, as `weir check` would, before
+//!   anything changes. Then: a pipeline whose steps, columns or fields changed
+//!   gets new chains and a new table plan at its writers' next batch; one whose
+//!   source, table or batching changed is stopped (its batches in flight
+//!   committed) and started again; added pipelines start, removed ones stop.
+//!   `[kafka]`, `[singlestore]`, `[metrics]`, `[lookup.*]` and the plugin
+//!   folder apply only at start: a change to them rejects the file whole.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+use mysql_async::Pool;
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::chain::{Chain, StepSpec};
-use crate::config::Config;
+use crate::config::{Config, PipelineConfig};
+use crate::pipeline::Prepared;
 use crate::plugin::Runtime;
+use crate::sink::TablePlan;
 
-/// Where a writer finds a new chain to use from its next batch on.
-pub type Slot = Arc<Mutex<Option<Chain>>>;
-
-/// One pipeline as the reloader sees it: its steps now, and its writers' slots.
-pub struct Reloadable {
-    pub index: usize,
-    pub steps: Vec<Arc<StepSpec>>,
-    pub slots: Vec<Slot>,
+/// What a writer takes over at its next batch.
+pub struct Swap {
+    /// The new chain (`None`: the pipeline has no steps any more).
+    pub chain: Option<Chain>,
+    /// A new table plan, when the columns or the chain's fields changed.
+    pub plan: Option<Arc<TablePlan>>,
 }
 
-/// Why a file was not swapped in.
+/// Where a writer finds a [`Swap`] to use from its next batch on.
+pub type Slot = Arc<Mutex<Option<Swap>>>;
+
+/// Leaves `swap` for the writer of `slot`. A plan still waiting there is kept
+/// when the new swap brings none.
+fn offer(slot: &Slot, mut swap: Swap) {
+    let mut pending = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if swap.plan.is_none() {
+        swap.plan = pending.take().and_then(|s| s.plan);
+    }
+    *pending = Some(swap);
+}
+
+/// Where a pipeline's result goes when it ends: its name and how it ended.
+pub type Results = tokio::sync::mpsc::UnboundedSender<(String, anyhow::Result<()>)>;
+
+/// A pipeline this process runs.
+struct Live {
+    config: PipelineConfig,
+    steps: Vec<Arc<StepSpec>>,
+    slots: Vec<Slot>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+/// Why a plugin file or a configuration was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejected {
     #[error(transparent)]
@@ -38,62 +80,606 @@ pub enum Rejected {
     Name(String),
     #[error("{0}")]
     Fields(String),
+    #[error("{0}")]
+    Table(String),
 }
 
-/// Watches the plugin folder until the process ends.
-pub fn spawn(
-    config: Arc<Config>,
-    runtime: Arc<Runtime>,
-    mut pipelines: Vec<Reloadable>,
-) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let dir = config.plugin_dir();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |e| {
-        let _ = tx.send(e);
-    })
-    .context("watching the plugin folder")?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .with_context(|| format!("watching {}", dir.display()))?;
-    info!(dir = %dir.display(), "watching the plugin folder");
-    std::thread::Builder::new()
-        .name("weir-reload".into())
-        .spawn(move || {
-            let _watcher = watcher;
-            // One rename can arrive as several events: a file is handled once
-            // per (size, modification time).
-            let mut seen: std::collections::HashMap<String, (u64, std::time::SystemTime)> =
-                std::collections::HashMap::new();
-            for event in rx {
-                let Ok(event) = event else { continue };
-                let written = matches!(
-                    event.kind,
-                    EventKind::Access(AccessKind::Close(AccessMode::Write))
-                        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
-                );
-                let removed = matches!(event.kind, EventKind::Remove(_));
-                for path in &event.paths {
-                    let Some(name) = plugin_name(path) else { continue };
-                    if removed {
-                        if pipelines.iter().any(|p| p.steps.iter().any(|s| s.plugin.name == name)) {
-                            warn!(plugin = %name, "plugin file deleted: its last good version keeps serving");
-                        }
-                    } else if written {
-                        let Ok(meta) = std::fs::metadata(path) else { continue };
-                        let stamp = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
-                        if seen.insert(name.clone(), stamp) == Some(stamp) {
-                            continue;
-                        }
-                        for p in &mut pipelines {
-                            reload(&config, &runtime, p, &name, path);
+/// The running pipelines and what they were started from.
+pub struct Supervisor {
+    path: PathBuf,
+    config: Config,
+    /// The text of the configuration applied last.
+    applied: String,
+    pool: Pool,
+    rt: tokio::runtime::Handle,
+    runtime: Option<Arc<Runtime>>,
+    lookups: crate::lookup::Lookups,
+    live: Vec<Live>,
+    stop: Arc<AtomicBool>,
+    results: Results,
+    running: Arc<AtomicUsize>,
+}
+
+enum Change {
+    Plugin(String, PathBuf),
+    PluginRemoved(String),
+    Config { forced: bool },
+}
+
+impl Supervisor {
+    /// `stop` stops every pipeline; `running` counts the pipelines not yet
+    /// ended; each pipeline's result is sent to `results`.
+    pub fn new(
+        config: Config,
+        pool: Pool,
+        lookups: crate::lookup::Lookups,
+        stop: Arc<AtomicBool>,
+        results: Results,
+        running: Arc<AtomicUsize>,
+    ) -> Supervisor {
+        Supervisor {
+            path: config.path.clone(),
+            applied: config.text.clone(),
+            config,
+            pool,
+            rt: tokio::runtime::Handle::current(),
+            runtime: None,
+            lookups,
+            live: Vec::new(),
+            stop,
+            results,
+            running,
+        }
+    }
+
+    /// Starts a prepared pipeline.
+    pub fn start(&mut self, p: Prepared) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let name = p.config.name.clone();
+        self.live.push(Live {
+            config: p.config.clone(),
+            steps: p.steps.clone(),
+            slots: p.slots.clone(),
+            stop: stop.clone(),
+            done: done.clone(),
+        });
+        self.running.fetch_add(1, Ordering::SeqCst);
+        // The process-wide stop reaches the pipeline through its own flag.
+        let (all, own) = (self.stop.clone(), stop.clone());
+        self.rt.spawn(async move {
+            while !own.load(Ordering::Relaxed) {
+                if all.load(Ordering::Relaxed) {
+                    own.store(true, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let (pool, results, running) = (
+            self.pool.clone(),
+            self.results.clone(),
+            self.running.clone(),
+        );
+        self.rt.spawn(async move {
+            let result = crate::pipeline::run(p, pool, stop).await;
+            done.store(true, Ordering::SeqCst);
+            let _ = results.send((name, result));
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Watches the plugin folder and the configuration file, and listens for
+    /// SIGHUP, until the process ends.
+    pub fn watch(mut self) -> anyhow::Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let plugin_dir = self.config.plugin_dir();
+        let config_file = self.path.file_name().map(|f| f.to_owned());
+        let config_dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let files = tx.clone();
+        let dir_a = Dir::new(&plugin_dir);
+        let dir_b = Dir::new(&config_dir);
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            let Ok(event) = e else { return };
+            let written = matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+            );
+            let removed = matches!(event.kind, EventKind::Remove(_));
+            for path in event.paths {
+                let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+                if dir_a.holds(&dir) {
+                    if let Some(name) = plugin_name(&path) {
+                        if written {
+                            let _ = files.send(Change::Plugin(name, path.clone()));
+                        } else if removed {
+                            let _ = files.send(Change::PluginRemoved(name));
                         }
                     }
                 }
+                if written && dir_b.holds(&dir) && path.file_name() == config_file.as_deref() {
+                    let _ = files.send(Change::Config { forced: false });
+                }
             }
         })
-        .context("starting the reload thread")?;
-    Ok(())
+        .context("watching files")?;
+        if plugin_dir.is_dir() {
+            watcher
+                .watch(&plugin_dir, RecursiveMode::NonRecursive)
+                .with_context(|| format!("watching {}", plugin_dir.display()))?;
+            info!(dir = %plugin_dir.display(), "watching the plugin folder");
+        }
+        watcher
+            .watch(&config_dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", config_dir.display()))?;
+        info!(config = %self.path.display(), "watching the configuration (also re-read on SIGHUP)");
+        let hup = tx;
+        self.rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut signals) = signal(SignalKind::hangup()) else {
+                warn!("cannot listen for SIGHUP");
+                return;
+            };
+            while signals.recv().await.is_some() {
+                info!("SIGHUP: re-reading the configuration");
+                if hup.send(Change::Config { forced: true }).is_err() {
+                    return;
+                }
+            }
+        });
+        std::thread::Builder::new()
+            .name("weir-reload".into())
+            .spawn(move || {
+                let _watcher = watcher;
+                // One write can arrive as several events: a plugin file is
+                // handled once per (size, modification time), the configuration
+                // once per text.
+                let mut seen: std::collections::HashMap<String, (u64, std::time::SystemTime)> =
+                    std::collections::HashMap::new();
+                let mut seen_text = self.applied.clone();
+                for change in rx {
+                    match change {
+                        Change::Plugin(name, path) => {
+                            let Ok(meta) = std::fs::metadata(&path) else { continue };
+                            let stamp =
+                                (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+                            if seen.insert(name.clone(), stamp) != Some(stamp) {
+                                self.plugin_changed(&name, &path);
+                            }
+                        }
+                        Change::PluginRemoved(name) => {
+                            if self.live.iter().any(|l| l.steps.iter().any(|s| s.plugin.name == name)) {
+                                warn!(plugin = %name, "plugin file deleted: its last good version keeps serving");
+                            }
+                        }
+                        Change::Config { forced } => {
+                            let text = match std::fs::read_to_string(&self.path) {
+                                Ok(t) => t,
+                                Err(e) => {
+                                    self.rejected(&format!("{}: {e}", self.path.display()));
+                                    continue;
+                                }
+                            };
+                            if !forced && text == seen_text {
+                                continue;
+                            }
+                            seen_text = text.clone();
+                            self.config_changed(text);
+                        }
+                    }
+                    if self.stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            })
+            .context("starting the reload thread")?;
+        Ok(())
+    }
+
+    /// The background engine, made on first use.
+    fn runtime(&mut self) -> anyhow::Result<Arc<Runtime>> {
+        if self.runtime.is_none() {
+            self.runtime = Some(Arc::new(Runtime::background(Runtime::default_cache_dir())?));
+        }
+        Ok(self.runtime.clone().expect("just set"))
+    }
+
+    fn plugin_changed(&mut self, name: &str, path: &Path) {
+        let runtime = match self.runtime() {
+            Ok(r) => r,
+            Err(e) => {
+                error!("cannot start the reload engine: {e:#}");
+                return;
+            }
+        };
+        for l in 0..self.live.len() {
+            if !self.live[l].steps.iter().any(|s| s.plugin.name == name) {
+                continue;
+            }
+            let pipeline = self.live[l].config.name.clone();
+            let labels = |result: &str| crate::metrics::ReloadLabels {
+                pipeline: pipeline.clone(),
+                plugin: name.to_owned(),
+                result: result.to_owned(),
+            };
+            let started = Instant::now();
+            match self.candidate(&runtime, l, name, path) {
+                Ok(None) => {}
+                Ok(Some((steps, plan, chains))) => {
+                    let live = &mut self.live[l];
+                    let old = live
+                        .steps
+                        .iter()
+                        .find(|s| s.plugin.name == name)
+                        .map(|s| s.label());
+                    for (slot, chain) in live.slots.iter().zip(chains) {
+                        offer(
+                            slot,
+                            Swap {
+                                chain: Some(chain),
+                                plan: Some(plan.clone()),
+                            },
+                        );
+                    }
+                    live.steps = steps;
+                    let new = live
+                        .steps
+                        .iter()
+                        .find(|s| s.plugin.name == name)
+                        .map(|s| s.label());
+                    crate::metrics::get()
+                        .reloads
+                        .get_or_create(&labels("accepted"))
+                        .inc();
+                    info!(
+                        pipeline = %pipeline, plugin = %name,
+                        "plugin reloaded: {} -> {} (ready in {} ms; each writer swaps at its next batch)",
+                        old.unwrap_or_default(),
+                        new.unwrap_or_default(),
+                        started.elapsed().as_millis()
+                    );
+                }
+                Err(e) => {
+                    crate::metrics::get()
+                        .reloads
+                        .get_or_create(&labels("rejected"))
+                        .inc();
+                    warn!(pipeline = %pipeline, plugin = %name, file = %path.display(),
+                          "plugin file rejected, the serving version stays: {e}");
+                }
+            }
+        }
+    }
+
+    /// Pipeline `l`'s steps with the plugin at `path` in every step named
+    /// `name`, its table plan, and one chain per writer (`None`: the file is
+    /// the version serving).
+    #[allow(clippy::type_complexity)]
+    fn candidate(
+        &self,
+        runtime: &Runtime,
+        l: usize,
+        name: &str,
+        path: &Path,
+    ) -> Result<Option<(Vec<Arc<StepSpec>>, Arc<TablePlan>, Vec<Chain>)>, Rejected> {
+        let live = &self.live[l];
+        let kind = live
+            .steps
+            .iter()
+            .find(|s| s.plugin.name == name)
+            .map(|s| s.plugin.kind)
+            .expect("the caller found the step");
+        let plugin = runtime.load(path, kind)?;
+        let mut steps = live.steps.clone();
+        let mut changed = false;
+        for step in steps.iter_mut().filter(|s| s.plugin.name == name) {
+            if step.plugin.sha256 == plugin.sha256 {
+                continue;
+            }
+            let mut spec = (**step).clone();
+            spec.plugin = plugin.clone();
+            spec.check_pin(path)?;
+            let mut probe = spec
+                .plugin
+                .instantiate(spec.limits, &spec.config, &spec.grants)?;
+            let described = probe
+                .describe()
+                .map_err(|f| crate::plugin::PluginError::Trap {
+                    name: spec.plugin.name.clone(),
+                    message: format!("in describe: {}", f.reason()),
+                })?;
+            if described.name != name {
+                return Err(Rejected::Name(described.name));
+            }
+            spec.description = described;
+            *step = Arc::new(spec);
+            changed = true;
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let index = self.index_of(&live.config.name);
+        let fields = crate::check::chain_fields(&self.config, index, &steps)
+            .map_err(|e| Rejected::Fields(e.to_string()))?;
+        let pipeline = &self.config.pipelines[index];
+        let plan = self
+            .rt
+            .block_on(async {
+                let mut conn = crate::db::connect(&self.pool, Duration::from_secs(15)).await?;
+                TablePlan::load(&mut conn, pipeline, &fields)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
+            .map_err(|e| Rejected::Table(format!("{e:#}")))?;
+        let chains = live
+            .slots
+            .iter()
+            .map(|_| Chain::new(&steps))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((steps, Arc::new(plan), chains)))
+    }
+
+    fn index_of(&self, pipeline: &str) -> usize {
+        self.config
+            .pipelines
+            .iter()
+            .position(|p| p.name == pipeline)
+            .expect("a live pipeline is in the applied configuration")
+    }
+
+    fn rejected(&self, why: &str) {
+        crate::metrics::get()
+            .config_reloads
+            .get_or_create(&crate::metrics::ResultLabels {
+                result: "rejected".into(),
+            })
+            .inc();
+        warn!("configuration rejected, nothing changed: {why}");
+    }
+
+    fn config_changed(&mut self, text: String) {
+        if text == self.applied {
+            crate::metrics::get()
+                .config_reloads
+                .get_or_create(&crate::metrics::ResultLabels {
+                    result: "unchanged".into(),
+                })
+                .inc();
+            info!("configuration unchanged");
+            return;
+        }
+        let started = Instant::now();
+        match self.validate(&text) {
+            Ok(plan) => {
+                self.apply(plan);
+                self.applied = text;
+                crate::metrics::get()
+                    .config_reloads
+                    .get_or_create(&crate::metrics::ResultLabels {
+                        result: "applied".into(),
+                    })
+                    .inc();
+                info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "configuration applied"
+                );
+            }
+            Err(e) => self.rejected(&format!("{e:#}")),
+        }
+    }
+
+    /// Everything a new configuration needs, checked and built before anything changes.
+    fn validate(&mut self, text: &str) -> anyhow::Result<Plan> {
+        let config = Config::parse(text, &self.path)?;
+        let old = &self.config;
+        let fixed = [
+            (
+                "[kafka]",
+                format!("{:?}", config.kafka),
+                format!("{:?}", old.kafka),
+            ),
+            (
+                "[singlestore]",
+                format!("{:?}", config.singlestore),
+                format!("{:?}", old.singlestore),
+            ),
+            (
+                "[metrics]",
+                format!("{:?}", config.metrics),
+                format!("{:?}", old.metrics),
+            ),
+            (
+                "[lookup.*]",
+                format!("{:?}", config.lookups),
+                format!("{:?}", old.lookups),
+            ),
+            (
+                "[plugins] dir",
+                format!("{:?}", config.plugin_dir()),
+                format!("{:?}", old.plugin_dir()),
+            ),
+        ];
+        for (section, new, was) in fixed {
+            if new != was {
+                anyhow::bail!(
+                    "{}: {section} changed, and it applies only at start; restart weir to apply it",
+                    self.path.display()
+                );
+            }
+        }
+        let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
+            Some(self.runtime()?)
+        } else {
+            None
+        };
+        let lookups = self.lookups.clone();
+        let prepared = self.rt.block_on(async {
+            let mut conn = crate::db::connect(&self.pool, Duration::from_secs(15))
+                .await
+                .context("connecting to the database")?;
+            crate::pipeline::prepare_pipelines(&config, &mut conn, runtime.as_deref(), &lookups)
+                .await
+        })?;
+        let mut actions = Vec::new();
+        for p in prepared {
+            let action = match self
+                .live
+                .iter()
+                .position(|l| l.config.name == p.config.name)
+            {
+                None => Action::Start(p),
+                Some(l) if needs_restart(&self.live[l].config, &p.config) => Action::Restart(l, p),
+                Some(l) if chain_changed(&self.live[l], &p) => {
+                    let chains = if p.steps.is_empty() {
+                        self.live[l].slots.iter().map(|_| None).collect()
+                    } else {
+                        self.live[l]
+                            .slots
+                            .iter()
+                            .map(|_| Chain::new(&p.steps).map(Some))
+                            .collect::<Result<Vec<_>, _>>()
+                            .with_context(|| format!("pipeline `{}`", p.config.name))?
+                    };
+                    Action::Swap(l, p, chains)
+                }
+                Some(_) => continue,
+            };
+            actions.push(action);
+        }
+        let stopped = self
+            .live
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !config.pipelines.iter().any(|p| p.name == l.config.name))
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Plan {
+            config,
+            actions,
+            stopped,
+        })
+    }
+
+    fn apply(&mut self, plan: Plan) {
+        let Plan {
+            config,
+            actions,
+            stopped,
+        } = plan;
+        for &l in &stopped {
+            info!(pipeline = %self.live[l].config.name, "pipeline removed from the configuration: stopping it");
+            self.live[l].stop.store(true, Ordering::Relaxed);
+        }
+        let mut starts = Vec::new();
+        let mut restarted = Vec::new();
+        for action in actions {
+            match action {
+                Action::Start(p) => {
+                    info!(pipeline = %p.config.name, "pipeline added: starting it");
+                    starts.push(p);
+                }
+                Action::Restart(l, p) => {
+                    info!(pipeline = %p.config.name,
+                          "pipeline source, table or batching changed: stopping it at a batch boundary and starting it again");
+                    self.live[l].stop.store(true, Ordering::Relaxed);
+                    restarted.push(l);
+                    starts.push(p);
+                }
+                Action::Swap(l, p, chains) => {
+                    let live = &mut self.live[l];
+                    let plan = p.plan.clone();
+                    for (slot, chain) in live.slots.iter().zip(chains) {
+                        offer(
+                            slot,
+                            Swap {
+                                chain,
+                                plan: Some(plan.clone()),
+                            },
+                        );
+                    }
+                    info!(pipeline = %p.config.name, steps = ?p.steps.iter().map(|s| s.label()).collect::<Vec<_>>(),
+                          "pipeline steps or columns changed: each writer swaps at its next batch");
+                    live.steps = p.steps;
+                    live.config = p.config;
+                }
+            }
+        }
+        // A restarted pipeline's consumer leaves its group before the new one joins.
+        for &l in &restarted {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !self.live[l].done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let mut gone: Vec<usize> = stopped.into_iter().chain(restarted).collect();
+        gone.sort_unstable();
+        for l in gone.into_iter().rev() {
+            self.live.remove(l);
+        }
+        self.config = config;
+        for p in starts {
+            self.start(p);
+        }
+    }
+}
+
+struct Plan {
+    config: Config,
+    actions: Vec<Action>,
+    stopped: Vec<usize>,
+}
+
+enum Action {
+    Start(Prepared),
+    Restart(usize, Prepared),
+    Swap(usize, Prepared, Vec<Option<Chain>>),
+}
+
+/// Whether a pipeline must be stopped and started again to apply `new`: anything
+/// but its steps, columns and fields changed.
+fn needs_restart(old: &PipelineConfig, new: &PipelineConfig) -> bool {
+    let strip = |p: &PipelineConfig| {
+        let mut p = p.clone();
+        p.steps.clear();
+        p.columns.clear();
+        p.fields.clear();
+        format!("{p:?}")
+    };
+    strip(old) != strip(new)
+}
+
+/// Whether the steps (their config or their plugins' builds), the columns or
+/// the fields changed.
+fn chain_changed(live: &Live, new: &Prepared) -> bool {
+    let labels = |s: &[Arc<StepSpec>]| {
+        s.iter()
+            .map(|s| s.plugin.sha256.clone())
+            .collect::<Vec<_>>()
+    };
+    format!(
+        "{:?}{:?}{:?}",
+        live.config.steps, live.config.columns, live.config.fields
+    ) != format!(
+        "{:?}{:?}{:?}",
+        new.config.steps, new.config.columns, new.config.fields
+    ) || labels(&live.steps) != labels(&new.steps)
+}
+
+/// A watched folder, as given and as resolved.
+struct Dir(PathBuf, Option<PathBuf>);
+
+impl Dir {
+    fn new(dir: &Path) -> Dir {
+        Dir(dir.to_owned(), dir.canonicalize().ok())
+    }
+
+    /// Whether `dir` (an event's file's folder) is this folder.
+    fn holds(&self, dir: &Path) -> bool {
+        dir == self.0 || (self.1.is_some() && dir.canonicalize().ok() == self.1)
+    }
 }
 
 /// `NAME` of `DIR/NAME.wasm` (hidden files, such as a copy being written, are not plugins).
@@ -101,90 +687,4 @@ fn plugin_name(path: &Path) -> Option<String> {
     let file = path.file_name()?.to_str()?;
     let name = file.strip_suffix(".wasm")?;
     (!name.starts_with('.') && !name.is_empty()).then(|| name.to_owned())
-}
-
-fn reload(config: &Config, runtime: &Runtime, p: &mut Reloadable, name: &str, path: &Path) {
-    let Some(at) = p.steps.iter().position(|s| s.plugin.name == name) else {
-        return;
-    };
-    let pipeline = config.pipelines[p.index].name.clone();
-    let labels = |result: &str| crate::metrics::ReloadLabels {
-        pipeline: pipeline.clone(),
-        plugin: name.to_owned(),
-        result: result.to_owned(),
-    };
-    let started = std::time::Instant::now();
-    match candidate(config, runtime, p, at, path) {
-        Ok(None) => {}
-        Ok(Some((steps, chains))) => {
-            let old = p.steps[at].plugin.short_hash().to_owned();
-            for (slot, chain) in p.slots.iter().zip(chains) {
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(chain);
-            }
-            p.steps = steps;
-            let new = &p.steps[at];
-            crate::metrics::get()
-                .reloads
-                .get_or_create(&labels("accepted"))
-                .inc();
-            info!(
-                pipeline = %pipeline, plugin = %name,
-                version = %new.description.version,
-                "plugin reloaded: sha256 {old} -> {} (ready in {} ms; each writer swaps at its next batch)",
-                new.plugin.short_hash(),
-                started.elapsed().as_millis()
-            );
-        }
-        Err(e) => {
-            crate::metrics::get()
-                .reloads
-                .get_or_create(&labels("rejected"))
-                .inc();
-            warn!(pipeline = %pipeline, plugin = %name, file = %path.display(),
-                  "plugin file rejected, the serving version stays: {e}");
-        }
-    }
-}
-
-type Ready = (Vec<Arc<StepSpec>>, Vec<Chain>);
-
-/// The pipeline's steps with `path` at step `at`, and one chain per writer
-/// (`None`: the file is the version serving).
-fn candidate(
-    config: &Config,
-    runtime: &Runtime,
-    p: &Reloadable,
-    at: usize,
-    path: &Path,
-) -> Result<Option<Ready>, Rejected> {
-    let current = &p.steps[at];
-    let plugin = runtime.load(path, current.plugin.kind)?;
-    if plugin.sha256 == current.plugin.sha256 {
-        return Ok(None);
-    }
-    let mut spec = (**current).clone();
-    spec.plugin = plugin;
-    let mut probe = spec
-        .plugin
-        .instantiate(spec.limits, &spec.config, &spec.grants)?;
-    let described = probe
-        .describe()
-        .map_err(|f| crate::plugin::PluginError::Trap {
-            name: spec.plugin.name.clone(),
-            message: format!("in describe: {}", f.reason()),
-        })?;
-    if described.name != current.plugin.name {
-        return Err(Rejected::Name(described.name));
-    }
-    spec.description = described;
-    let mut steps = p.steps.clone();
-    steps[at] = Arc::new(spec);
-    crate::check::chain_fields(config, p.index, &steps)
-        .map_err(|e| Rejected::Fields(e.to_string()))?;
-    let chains = p
-        .slots
-        .iter()
-        .map(|_| Chain::new(&steps))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some((steps, chains)))
 }

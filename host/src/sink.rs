@@ -43,6 +43,8 @@ pub enum ColumnSource {
     Timestamp,
     Key,
     IngestedAt,
+    /// The chain's version label (`@chain`).
+    Chain,
 }
 
 /// A target column and how to fill it.
@@ -172,6 +174,7 @@ impl TablePlan {
                 "@timestamp" => ColumnSource::Timestamp,
                 "@key" => ColumnSource::Key,
                 "@ingested_at" => ColumnSource::IngestedAt,
+                "@chain" => ColumnSource::Chain,
                 field => {
                     if let Some(info) = fields_in.get(field) {
                         if !compatible(info.ty, &ty) {
@@ -327,6 +330,8 @@ pub struct ChainView<'a> {
     pub output: &'a ChainOutput,
     /// `step:NAME` per step.
     pub stages: &'a [String],
+    /// The chain's version label ([`Chain::version`]).
+    pub version: &'a str,
 }
 
 /// Turns records `start..` of `batch` into rows, filter drops or dead letters.
@@ -426,6 +431,10 @@ pub fn encode(
                     let _ = write!(scratch, "{}", ctx.ingested_ms);
                     Some(&scratch)
                 }
+                ColumnSource::Chain => {
+                    json_string(&mut scratch, chain.map_or("", |c| c.version));
+                    Some(&scratch)
+                }
             };
             let cell = match convert(raw, &col.ty, col.nullable) {
                 Ok(c) => c,
@@ -514,6 +523,8 @@ pub struct Writer {
     pub notes: std::sync::mpsc::Sender<Note>,
     chain: Option<Chain>,
     stages: Vec<String>,
+    /// The chain's version label, for `@chain` columns and dead letters.
+    version: String,
     conn: Option<Conn>,
     enc: Encoded,
     /// When each step's dead letters were last logged.
@@ -602,9 +613,11 @@ impl Writer {
             .as_ref()
             .map(|c| (0..c.names().len()).map(|s| c.stage(s)).collect())
             .unwrap_or_default();
+        let version = chain.as_ref().map(Chain::version).unwrap_or_default();
         Writer {
             chain,
             stages,
+            version,
             pool,
             plan,
             offsets,
@@ -647,9 +660,17 @@ impl Writer {
             .reload
             .as_ref()
             .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(chain) = fresh {
-            self.stages = (0..chain.names().len()).map(|s| chain.stage(s)).collect();
-            self.chain = Some(chain);
+        if let Some(swap) = fresh {
+            if let Some(plan) = swap.plan {
+                self.plan = plan;
+            }
+            self.stages = swap
+                .chain
+                .as_ref()
+                .map(|c| (0..c.names().len()).map(|s| c.stage(s)).collect())
+                .unwrap_or_default();
+            self.version = swap.chain.as_ref().map(Chain::version).unwrap_or_default();
+            self.chain = swap.chain;
         }
         let (p, generation) = (batch.partition, batch.generation);
         let Some(claim) = self.claims.current(p, generation) else {
@@ -667,9 +688,11 @@ impl Writer {
             None => return,
         };
         let stages = self.stages.clone();
+        let version = self.version.clone();
         let chain_view = chained.as_ref().map(|output| ChainView {
             output,
             stages: &stages,
+            version: &version,
         });
         let mut refused: HashMap<usize, String> = HashMap::new();
         let mut in_doubt = false;
@@ -1016,6 +1039,7 @@ impl Writer {
             offsets.topic(),
             &self.pipeline,
             partition,
+            (!self.version.is_empty()).then_some(self.version.as_str()),
             4 << 20,
         );
         let conn = self.conn().await?;

@@ -128,10 +128,27 @@ pub fn own_tables_ddl(dialect: Dialect) -> [String; 2] {
   payload_size BIGINT NOT NULL,
   payload_sha256 CHAR(64) NOT NULL,
   created_at DATETIME(6) NOT NULL,
+  chain VARCHAR(2048) NULL,
+  replayed_at DATETIME(6) NULL,
+  replay_result VARCHAR(16) NULL,
+  replay_attempts INT NOT NULL DEFAULT 0,
   PRIMARY KEY (consumer_group, topic, kafka_partition, kafka_offset){dl_tail}"
         ),
     ]
 }
+
+/// Columns added to Weir's own tables after their first release: a table
+/// created by an older version gets them on start (`table`, `column`, definition).
+pub const OWN_COLUMNS_ADDED: &[(&str, &str, &str)] = &[
+    ("weir_dead_letters", "chain", "VARCHAR(2048) NULL"),
+    ("weir_dead_letters", "replayed_at", "DATETIME(6) NULL"),
+    ("weir_dead_letters", "replay_result", "VARCHAR(16) NULL"),
+    (
+        "weir_dead_letters",
+        "replay_attempts",
+        "INT NOT NULL DEFAULT 0",
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -19,5 +19,6 @@ mod operations;
 mod pinterest;
 mod plugins;
 mod reload;
+mod replay;
 mod runs;
 mod security;

@@ -6,13 +6,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// Writes `bytes` as `dir/NAME.wasm` the way a deployment should: aside, then renamed.
-fn drop_in(dir: &std::path::Path, name: &str, bytes: &[u8]) {
-    let aside = dir.join(format!(".{name}.wasm.part"));
-    std::fs::write(&aside, bytes).expect("write aside");
-    std::fs::rename(&aside, dir.join(format!("{name}.wasm"))).expect("rename");
-}
-
 #[test]
 fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let _serial = serial();
@@ -31,15 +24,7 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let v2 = std::fs::read(plugins.join("tag-v2.wasm")).expect("tag v2");
     drop_in(&plugins, "tag", &v1);
     let weir = s.start("run");
-    let started = std::time::Instant::now();
-    while !weir.log().contains("watching the plugin folder") {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            weir.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_log(&weir, "watching the plugin folder");
     let producer = s.gen_spawn(40_000, 5_000, &[]);
     let rows_tagged = |tag: &str| {
         s.count(&format!(
@@ -98,4 +83,146 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
         .matches("plugin file rejected, the serving version stays")
         .count();
     assert_eq!(rejected, 2, "{log}");
+}
+
+/// Waits until at least `n` rows meet `sql_condition`.
+fn wait_rows(s: &Scenario, sql_condition: &str, n: i64) {
+    let started = std::time::Instant::now();
+    loop {
+        let have = s.count(&format!(
+            "SELECT COUNT(*) FROM engagement WHERE {sql_condition}"
+        ));
+        if have >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {have} rows where {sql_condition}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing() {
+    let _serial = serial();
+    let s = Scenario::new(
+        "reconfig",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"tag\"\n",
+            columns: "  weir_test = \"weir_test\"",
+            max_events: 500,
+            ..Settings::default()
+        },
+    );
+    s.exec(
+        "ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL, \
+         ADD COLUMN weir_chain VARCHAR(255) NULL",
+    );
+    let plugins = s.dir.join("plugins");
+    drop_in(
+        &plugins,
+        "tag",
+        &std::fs::read(plugins.join("tag-v1.wasm")).expect("tag v1"),
+    );
+    let original = std::fs::read_to_string(&s.config).expect("weir.toml");
+    let write = |text: &str| std::fs::write(&s.config, text).expect("writing weir.toml");
+    let weir = s.start("run");
+    wait_log(&weir, "watching the configuration");
+    let producer = s.gen_spawn(60_000, 5_000, &[]);
+    wait_rows(&s, "weir_test = 'v1'", 1000);
+
+    // A step replaced: `constant` serves from each writer's next batch.
+    let constant = original.replace("plugin = \"tag\"", "plugin = \"constant\"");
+    assert_ne!(constant, original);
+    write(&constant);
+    wait_rows(&s, "weir_test = 'constant'", 1000);
+
+    // A broken file is rejected whole, located, and changes nothing.
+    let broken = constant.replace("writers = 2", "writers = \"two\"");
+    assert_ne!(broken, constant);
+    write(&broken);
+    wait_log(&weir, "configuration rejected, nothing changed");
+    let log = weir.log();
+    assert!(
+        log.contains("weir.toml:") && log.contains("pipeline[0].writers"),
+        "{log}"
+    );
+
+    // A pin the plugin does not match is rejected too.
+    let pinned = constant.replace(
+        "plugin = \"constant\"",
+        "plugin = \"constant\"\n  sha256 = \"000000000000\"",
+    );
+    write(&pinned);
+    let started = std::time::Instant::now();
+    while rejections_in(&weir.log()) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        weir.log().contains("but its step pins 000000000000"),
+        "{}",
+        weir.log()
+    );
+    let before = s.count("SELECT COUNT(*) FROM engagement WHERE weir_test = 'constant'");
+    wait_rows(&s, "weir_test = 'constant'", before + 1000);
+
+    // A new column, filled with the chain's build.
+    let hash = short_hash(&plugins.join("constant.wasm"));
+    let with_chain = constant.replace(
+        "  weir_test = \"weir_test\"",
+        "  weir_test = \"weir_test\"\n  weir_chain = \"@chain\"",
+    );
+    write(&with_chain);
+    wait_rows(&s, &format!("weir_chain = 'constant@1.0.0#{hash}'"), 1000);
+
+    // Batching changed: the pipeline stops at a batch boundary and starts again.
+    write(&with_chain.replace("max_events = 500", "max_events = 300"));
+    wait_log(&weir, "starting it again");
+    let restarted = s.count("SELECT COUNT(*) FROM engagement");
+    wait_rows(&s, "TRUE", restarted + 1000);
+
+    // SIGHUP re-reads the file; it has not changed.
+    weir.signal("HUP");
+    wait_log(&weir, "configuration unchanged");
+
+    let out = producer.wait_with_output().expect("weir gen");
+    assert!(out.status.success());
+    let produced: Summary = serde_json::from_slice(&out.stdout).expect("summary");
+    s.wait_accounted(produced.produced, Duration::from_secs(120));
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
+    s.assert_exactly_once(produced.produced);
+    assert_eq!(rejections_in(&log), 2, "{log}");
+
+    // Per partition, in offset order: v1, then constant, never back.
+    let rows: Vec<(i32, i64, Option<String>)> = s.query(
+        "SELECT kafka_partition, kafka_offset, weir_test FROM engagement \
+         ORDER BY kafka_partition, kafka_offset",
+    );
+    let mut last: Option<(i32, String)> = None;
+    for (p, offset, tag) in rows {
+        let tag = tag.unwrap_or_default();
+        assert!(
+            tag == "v1" || tag == "constant",
+            "partition {p} offset {offset}: {tag:?}"
+        );
+        if let Some((lp, lt)) = &last {
+            assert!(
+                !(*lp == p && lt == "constant" && tag == "v1"),
+                "partition {p} offset {offset}: v1 after constant"
+            );
+        }
+        last = Some((p, tag));
+    }
+}
+
+fn rejections_in(log: &str) -> usize {
+    log.matches("configuration rejected, nothing changed")
+        .count()
 }

@@ -346,7 +346,8 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
         }
     }
 
-    /// Every produced event is a row or a dead letter exactly once: the totals add
+    /// Every produced event is a row or a dead letter exactly once (a replayed
+    /// dead letter counts as what it became): the totals add
     /// up, the table and the dead letters hold what the totals say, no position
     /// appears twice, and together they cover every offset of every partition.
     pub fn assert_exactly_once(&self, produced: u64) -> Accounting {
@@ -359,7 +360,7 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
         let table_rows = self.count("SELECT COUNT(*) FROM engagement");
         assert_eq!(table_rows, rows, "rows in the table vs rows_total");
         let dl_rows = self.count(&format!(
-            "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}'",
+            "SELECT COUNT(*) FROM weir_dead_letters WHERE topic = '{}' AND replayed_at IS NULL",
             self.topic
         ));
         assert_eq!(
@@ -373,7 +374,8 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
         assert_eq!(dups, 0, "duplicate rows by partition and offset");
         let both = self.count(&format!(
             "SELECT COUNT(*) FROM engagement e JOIN weir_dead_letters d ON d.topic = '{}' \
-             AND d.kafka_partition = e.kafka_partition AND d.kafka_offset = e.kafka_offset",
+             AND d.kafka_partition = e.kafka_partition AND d.kafka_offset = e.kafka_offset \
+             AND d.replayed_at IS NULL",
             self.topic
         ));
         assert_eq!(both, 0, "events both written and dead-lettered");
@@ -382,7 +384,8 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
         // drops counted for the partition, make up the whole log.
         let per_partition: Vec<(i32, i64)> = self.query(&format!(
             "SELECT p, COUNT(*) FROM (SELECT kafka_partition p, kafka_offset o FROM engagement \
-             UNION ALL SELECT kafka_partition, kafka_offset FROM weir_dead_letters WHERE topic = '{}') x GROUP BY p",
+             UNION ALL SELECT kafka_partition, kafka_offset FROM weir_dead_letters WHERE topic = '{}' \
+             AND replayed_at IS NULL) x GROUP BY p",
             self.topic
         ));
         let filtered_by_partition: HashMap<i32, i64> = self
@@ -666,4 +669,24 @@ pub fn short_hash(path: &Path) -> String {
     use sha2::Digest;
     let bytes = std::fs::read(path).expect("plugin file");
     hex::encode(sha2::Sha256::digest(bytes))[..12].to_owned()
+}
+
+/// Writes `bytes` as `dir/NAME.wasm`: aside, then renamed.
+pub fn drop_in(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+    let aside = dir.join(format!(".{name}.wasm.part"));
+    std::fs::write(&aside, bytes).expect("write aside");
+    std::fs::rename(&aside, dir.join(format!("{name}.wasm"))).expect("rename");
+}
+
+/// Waits until `weir`'s log holds `text`.
+pub fn wait_log(weir: &Weir, text: &str) {
+    let started = Instant::now();
+    while !weir.log().contains(text) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no `{text}` in the log:\n{}",
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
