@@ -34,6 +34,17 @@ pub struct StepSpec {
     pub description: crate::plugin::Description,
     /// The hash (prefix) the step pins, if any.
     pub pin: Option<String>,
+    /// A candidate build run in shadow on a share of batches.
+    pub canary: Option<Canary>,
+}
+
+/// A candidate build of a step's plugin, run in shadow.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    /// The step with the candidate's plugin (same config, limits and grants).
+    pub spec: Arc<StepSpec>,
+    /// It runs on one batch in this many.
+    pub every: u64,
 }
 
 impl StepSpec {
@@ -80,6 +91,7 @@ impl StepSpec {
             grants: crate::plugin::Grants::default(),
             on_fault: crate::config::FaultPolicy::DeadLetter,
             pin: None,
+            canary: None,
         }
     }
 }
@@ -108,6 +120,20 @@ pub struct StepStats {
     /// Faults by kind (see [`Fault::kind`]).
     pub traps: std::collections::BTreeMap<&'static str, u64>,
     pub time: Duration,
+    /// Events the step's canary answered as the step did, and otherwise.
+    pub canary_same: u64,
+    pub canary_different: u64,
+}
+
+/// An event the canary answered differently from the live step.
+#[derive(Debug, Clone)]
+pub struct CanaryDiff {
+    pub step: usize,
+    /// The event's index in the batch.
+    pub event: usize,
+    /// What the live step did, and what the candidate would have done.
+    pub live: String,
+    pub candidate: String,
 }
 
 /// The chain's answer for a batch.
@@ -117,12 +143,18 @@ pub struct ChainOutput {
     pub outcomes: Vec<Outcome>,
     /// Per event, the fields the steps added (empty: none).
     pub additions: Vec<Map<String, Value>>,
+    /// Canary differences found in this batch (the first few).
+    pub canary_diffs: Vec<CanaryDiff>,
 }
 
 /// A worker's instances of a chain's steps.
 pub struct Chain {
     steps: Vec<(Arc<StepSpec>, Instance)>,
+    /// Per step, its canary's instance and the batches seen.
+    shadows: Vec<Option<(Instance, u64)>>,
     pub stats: Vec<StepStats>,
+    /// At most this many canary differences are kept per batch.
+    pub canary_samples: usize,
 }
 
 /// Why a chain could not run a batch now.
@@ -143,15 +175,27 @@ impl Chain {
     /// Instantiates every step (calling `init` with its config).
     pub fn new(specs: &[Arc<StepSpec>]) -> Result<Chain, PluginError> {
         let mut steps = Vec::new();
+        let mut shadows = Vec::new();
         for spec in specs {
             let inst = spec
                 .plugin
                 .instantiate(spec.limits, &spec.config, &spec.grants)?;
             steps.push((spec.clone(), inst));
+            shadows.push(match &spec.canary {
+                Some(c) => Some((
+                    c.spec
+                        .plugin
+                        .instantiate(c.spec.limits, &c.spec.config, &c.spec.grants)?,
+                    0,
+                )),
+                None => None,
+            });
         }
         Ok(Chain {
             stats: vec![StepStats::default(); steps.len()],
             steps,
+            shadows,
+            canary_samples: 3,
         })
     }
 
@@ -168,6 +212,11 @@ impl Chain {
     pub fn version(&self) -> String {
         let labels: Vec<String> = self.steps.iter().map(|(s, _)| s.label()).collect();
         labels.join(",")
+    }
+
+    /// The label of step `step`'s canary, if it has one.
+    pub fn canary_label(&self, step: usize) -> Option<String> {
+        self.steps[step].0.canary.as_ref().map(|c| c.spec.label())
     }
 
     /// `NAME VERSION (sha256 HASH)`: the plugin of a step as logs name it.
@@ -197,6 +246,7 @@ impl Chain {
         let mut out = ChainOutput {
             outcomes: vec![Outcome::Pass; n],
             additions: vec![Map::new(); n],
+            canary_diffs: Vec::new(),
         };
         let mut alive: Vec<usize> = (0..n)
             .filter(|&i| !skip.get(i).copied().unwrap_or(false))
@@ -207,7 +257,15 @@ impl Chain {
             }
             let started = Instant::now();
             self.stats[step].events_in += alive.len() as u64;
+            let shadow = self.shadow(step, topic, batch, &alive, &out.additions);
+            let before: Vec<Map<String, Value>> = match shadow {
+                Some(_) => alive.iter().map(|&i| out.additions[i].clone()).collect(),
+                None => Vec::new(),
+            };
             self.run_step(step, topic, batch, &alive, &mut out)?;
+            if let Some(candidate) = shadow {
+                self.compare(step, &alive, &before, candidate, &mut out);
+            }
             alive.retain(|&i| out.outcomes[i] == Outcome::Pass);
             let peak = self.steps[step].1.memory_peak();
             let st = &mut self.stats[step];
@@ -316,6 +374,153 @@ enum Answer {
     Add(crate::plugin::Additions),
 }
 
+/// What a step did with one event, as canaries compare it.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// Kept, setting these fields (to values they did not already have).
+    Kept(Map<String, Value>),
+    Dropped,
+    Refused(String),
+    Fault(String),
+}
+
+impl Verdict {
+    fn describe(&self) -> String {
+        match self {
+            Verdict::Kept(m) if m.is_empty() => "kept".into(),
+            Verdict::Kept(m) => format!("kept, sets {}", Value::Object(m.clone())),
+            Verdict::Dropped => "dropped".into(),
+            Verdict::Refused(r) => format!("refused: {r}"),
+            Verdict::Fault(f) => format!("fault: {f}"),
+        }
+    }
+}
+
+/// The fields of `set` whose values differ from those in `before`.
+fn changed(
+    before: &Map<String, Value>,
+    set: impl IntoIterator<Item = (String, Value)>,
+) -> Map<String, Value> {
+    set.into_iter()
+        .filter(|(k, v)| before.get(k) != Some(v))
+        .collect()
+}
+
+impl Chain {
+    /// If step `step` has a canary and this batch is one of its share: the
+    /// candidate's verdict on each event of `idx`.
+    fn shadow(
+        &mut self,
+        step: usize,
+        topic: &str,
+        batch: &Batch,
+        idx: &[usize],
+        additions: &[Map<String, Value>],
+    ) -> Option<Vec<Verdict>> {
+        let every = self.steps[step].0.canary.as_ref()?.every;
+        let (inst, seen) = self.shadows[step].as_mut()?;
+        *seen += 1;
+        if (*seen - 1) % every != 0 {
+            return None;
+        }
+        let wit = wit_batch(topic, batch, idx, additions);
+        let spec = &self.steps[step].0.canary.as_ref()?.spec;
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(idx.len());
+        let rejected = match spec.plugin.kind {
+            Kind::Filter => inst.keep(&wit).map(|r| {
+                r.map(|(keep, rejected)| {
+                    verdicts.extend(keep.iter().map(|&k| {
+                        if k {
+                            Verdict::Kept(Map::new())
+                        } else {
+                            Verdict::Dropped
+                        }
+                    }));
+                    rejected
+                })
+            }),
+            Kind::Enricher => inst.enrich(&wit).map(|r| {
+                r.map(|add| {
+                    let mut start = 0usize;
+                    for (&end, &i) in add.field_ends.iter().zip(idx) {
+                        let bytes = &add.fields[start..end as usize];
+                        start = end as usize;
+                        let set = match serde_json::from_slice::<Value>(bytes) {
+                            Ok(Value::Object(m)) => m,
+                            _ => Map::new(),
+                        };
+                        verdicts.push(Verdict::Kept(changed(&additions[i], set)));
+                    }
+                    add.rejected
+                })
+            }),
+        };
+        match rejected {
+            Ok(Ok(rejected)) => {
+                verdicts.resize_with(idx.len(), || Verdict::Fault("no answer".into()));
+                for r in rejected {
+                    if let Some(v) = verdicts.get_mut(r.index as usize) {
+                        *v = Verdict::Refused(r.reason);
+                    }
+                }
+            }
+            Ok(Err(RetryLater { reason })) => {
+                verdicts = idx
+                    .iter()
+                    .map(|_| Verdict::Fault(format!("asked to retry later: {reason}")))
+                    .collect();
+            }
+            Err(fault) => {
+                if fault.poisons() {
+                    let config = spec.config.clone();
+                    let _ = inst.rebuild(&config);
+                }
+                verdicts = idx.iter().map(|_| Verdict::Fault(fault.reason())).collect();
+            }
+        }
+        Some(verdicts)
+    }
+
+    /// Compares the live step's verdicts on `idx` (from `out`, with `before`,
+    /// the additions before the step) with its canary's.
+    fn compare(
+        &mut self,
+        step: usize,
+        idx: &[usize],
+        before: &[Map<String, Value>],
+        candidate: Vec<Verdict>,
+        out: &mut ChainOutput,
+    ) {
+        let prefix = format!("rejected by `{}`: ", self.steps[step].0.plugin.name);
+        for ((&i, was), theirs) in idx.iter().zip(before).zip(candidate) {
+            let ours = match &out.outcomes[i] {
+                Outcome::Pass => Verdict::Kept(changed(
+                    was,
+                    out.additions[i].iter().map(|(k, v)| (k.clone(), v.clone())),
+                )),
+                Outcome::Filtered { .. } => Verdict::Dropped,
+                Outcome::Dead { reason, .. } => match reason.strip_prefix(&prefix) {
+                    Some(r) => Verdict::Refused(r.to_owned()),
+                    None => Verdict::Fault(reason.clone()),
+                },
+            };
+            if ours == theirs {
+                self.stats[step].canary_same += 1;
+                continue;
+            }
+            self.stats[step].canary_different += 1;
+            if out.canary_diffs.len() < self.canary_samples {
+                out.canary_diffs.push(CanaryDiff {
+                    step,
+                    event: i,
+                    live: ours.describe(),
+                    candidate: theirs.describe(),
+                });
+            }
+        }
+    }
+}
+
 /// `plugin `NAME` (sha256 0123456789ab) panic: boom`.
 pub fn fault_reason(plugin: &Plugin, fault: &Fault) -> String {
     format!(
@@ -364,7 +569,8 @@ fn wit_batch(
 /// Loads the steps of a pipeline from the plugin folder: `NAME.wasm` for each
 /// step, its world found by trying filter then enricher, and its `describe`
 /// checked against its name (an instance is made and `init` called, so a bad
-/// config fails here, before anything is consumed).
+/// config fails here, before anything is consumed). A step's candidate
+/// (`NAME@VERSION.wasm`) is loaded the same way, as its canary.
 pub fn load_steps(
     runtime: &crate::plugin::Runtime,
     config: &crate::config::Config,
@@ -375,67 +581,109 @@ pub fn load_steps(
     let mut out = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let path = dir.join(format!("{}.wasm", step.plugin));
-        let plugin = match runtime.load(&path, Kind::Filter) {
-            Ok(p) => p,
-            Err(PluginError::World { .. }) => {
-                runtime.load(&path, Kind::Enricher).map_err(|e| match e {
-                    PluginError::World { path, message, .. } => PluginError::World {
-                        path,
-                        kind: Kind::Enricher,
-                        message: format!("neither a filter nor an enricher: {message}"),
-                    },
-                    other => other,
-                })?
-            }
-            Err(e) => return Err(e),
-        };
-        let mut init: Vec<(String, String)> = step
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let files = stage_files(config, n, step, &mut init)?;
-        let mut spec = StepSpec {
-            description: crate::plugin::Description {
-                name: String::new(),
-                version: String::new(),
-                reads: Vec::new(),
-                writes: Vec::new(),
-            },
-            plugin,
-            grants: crate::plugin::Grants {
-                files,
-                lookups: crate::lookup::granted(lookups, &step.lookups),
-            },
-            on_fault: step.on_fault,
-            pin: step.sha256.clone(),
-            config: init,
-            limits: Limits {
-                memory_bytes: step.limits.memory_mb << 20,
-                event_budget: Duration::from_micros(step.limits.event_budget_us),
-                min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
-                init_deadline: Duration::from_millis(step.limits.init_ms),
-            },
-        };
+        let mut spec = load_step(runtime, config, n, step, &path, lookups)?;
         spec.check_pin(&path)?;
-        let mut probe = spec
-            .plugin
-            .instantiate(spec.limits, &spec.config, &spec.grants)?;
-        let described = probe.describe().map_err(|f| PluginError::Trap {
-            name: spec.plugin.name.clone(),
-            message: format!("in describe: {}", f.reason()),
-        })?;
-        if described.name != step.plugin {
-            return Err(PluginError::Name {
-                name: step.plugin.clone(),
-                path,
-                described: described.name,
+        if let Some(candidate) = &step.candidate {
+            let path = dir.join(candidate);
+            let c = load_step(runtime, config, n, step, &path, lookups)?;
+            if c.plugin.kind != spec.plugin.kind {
+                return Err(PluginError::World {
+                    path,
+                    kind: spec.plugin.kind,
+                    message: format!(
+                        "the candidate of a {} step must be one too",
+                        spec.plugin.kind.as_str()
+                    ),
+                });
+            }
+            spec.canary = Some(Canary {
+                spec: Arc::new(c),
+                every: (1.0 / step.canary_share).round().max(1.0) as u64,
             });
         }
-        spec.description = described;
         out.push(Arc::new(spec));
     }
     Ok(out)
+}
+
+/// A filter or an enricher from `path`: the filter world is tried first.
+pub fn load_plugin(
+    runtime: &crate::plugin::Runtime,
+    path: &std::path::Path,
+) -> Result<Plugin, PluginError> {
+    match runtime.load(path, Kind::Filter) {
+        Ok(p) => Ok(p),
+        Err(PluginError::World { .. }) => runtime.load(path, Kind::Enricher).map_err(|e| match e {
+            PluginError::World { path, message, .. } => PluginError::World {
+                path,
+                kind: Kind::Enricher,
+                message: format!("neither a filter nor an enricher: {message}"),
+            },
+            other => other,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Step `n` (`step`) of a pipeline with the plugin at `path`: its files staged,
+/// its lookups granted, an instance made and `init` called, and `describe`
+/// checked to name the step's plugin.
+pub fn load_step(
+    runtime: &crate::plugin::Runtime,
+    config: &crate::config::Config,
+    n: usize,
+    step: &crate::config::StepConfig,
+    path: &std::path::Path,
+    lookups: &crate::lookup::Lookups,
+) -> Result<StepSpec, PluginError> {
+    let plugin = load_plugin(runtime, path)?;
+    let mut init: Vec<(String, String)> = step
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let files = stage_files(config, n, step, &mut init)?;
+    let mut spec = StepSpec {
+        description: crate::plugin::Description {
+            name: String::new(),
+            version: String::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+        },
+        plugin,
+        grants: crate::plugin::Grants {
+            files,
+            lookups: crate::lookup::granted(lookups, &step.lookups),
+        },
+        on_fault: step.on_fault,
+        pin: step.sha256.clone(),
+        canary: None,
+        config: init,
+        limits: Limits {
+            memory_bytes: step.limits.memory_mb << 20,
+            event_budget: Duration::from_micros(step.limits.event_budget_us),
+            min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
+            init_deadline: Duration::from_millis(step.limits.init_ms),
+        },
+    };
+    let mut probe = spec
+        .plugin
+        .instantiate(spec.limits, &spec.config, &spec.grants)?;
+    let described = probe.describe().map_err(|f| PluginError::Trap {
+        name: spec.plugin.name.clone(),
+        message: format!("in describe: {}", f.reason()),
+    })?;
+    if described.name != step.plugin {
+        return Err(PluginError::Name {
+            name: step.plugin.clone(),
+            path: path.to_owned(),
+            described: described.name,
+        });
+    }
+    spec.description = described;
+    // A candidate's file is `NAME@VERSION.wasm`; it is still plugin NAME.
+    spec.plugin.name = step.plugin.clone();
+    Ok(spec)
 }
 
 /// Copies a step's granted files into a private folder (made read-only) and

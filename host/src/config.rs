@@ -35,7 +35,7 @@ pub const URL_ENV: &str = "WEIR_SINGLESTORE_URL";
 pub const BROKERS_ENV: &str = "WEIR_KAFKA_BROKERS";
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How to reach Kafka.
@@ -234,6 +234,18 @@ pub struct StepConfig {
     /// The plugin's SHA-256 (hex, at least its first 12 digits): a file with any
     /// other hash is refused, at start and on reload.
     pub sha256: Option<String>,
+    /// A candidate build to run in shadow: `NAME@VERSION.wasm` in the plugin
+    /// folder. It sees the same events as the step on a share of batches; its
+    /// answers are compared with the step's and never written. Example:
+    /// `candidate = "geo-enricher@2.0.0.wasm"`.
+    pub candidate: Option<String>,
+    /// The share of batches the candidate runs on, from 0 (exclusive) to 1.
+    #[serde(default = "default_canary_share")]
+    pub canary_share: f64,
+}
+
+fn default_canary_share() -> f64 {
+    0.1
 }
 
 /// `on_fault` of a step.
@@ -620,6 +632,27 @@ impl Config {
                 return Err((key("max_record_bytes"), "must be at least 1".into()));
             }
             for (n, step) in p.steps.iter().enumerate() {
+                if let Some(c) = &step.candidate {
+                    let ok = c
+                        .strip_prefix(&format!("{}@", step.plugin))
+                        .and_then(|v| v.strip_suffix(".wasm"))
+                        .is_some_and(|v| !v.is_empty() && !v.contains(['/', '\\']));
+                    if !ok {
+                        return Err((
+                            key(&format!("step[{n}].candidate")),
+                            format!(
+                                "must name a file `{}@VERSION.wasm` in the plugin folder",
+                                step.plugin
+                            ),
+                        ));
+                    }
+                }
+                if !(step.canary_share > 0.0 && step.canary_share <= 1.0) {
+                    return Err((
+                        key(&format!("step[{n}].canary_share")),
+                        "must be above 0 and at most 1".into(),
+                    ));
+                }
                 match &step.sha256 {
                     Some(h)
                         if h.len() < 12

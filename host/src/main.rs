@@ -112,6 +112,29 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Compare two builds of a plugin over captured events, as a canary does:
+    /// per event, what each kept, dropped, refused or set. Exits 1 when they differ.
+    Diff {
+        /// The build serving now.
+        old: PathBuf,
+        /// The candidate.
+        new: PathBuf,
+        /// Events, one JSON object per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Take the step's config, files and lookups from this configuration.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The pipeline (default: the only one).
+        #[arg(short, long)]
+        pipeline: Option<String>,
+        /// The plugin's name (default: OLD's file name, without `@VERSION`).
+        #[arg(long)]
+        step: Option<String>,
+        /// Show at most this many differences.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+    },
     /// A new plugin crate, with a working function and its test.
     New {
         /// The plugin's name (also its crate's and its `.wasm` file's).
@@ -243,6 +266,18 @@ fn main() -> ExitCode {
             }
             Command::Plugin {
                 command:
+                    PluginCommand::Diff {
+                        old,
+                        new,
+                        input,
+                        config,
+                        pipeline,
+                        step,
+                        samples,
+                    },
+            } => plugin_diff(old, new, input, config, pipeline, step, samples).await,
+            Command::Plugin {
+                command:
                     PluginCommand::New {
                         name,
                         kind,
@@ -371,6 +406,85 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn plugin_diff(
+    old: PathBuf,
+    new: PathBuf,
+    input: PathBuf,
+    config: Option<PathBuf>,
+    pipeline: Option<String>,
+    step: Option<String>,
+    samples: usize,
+) -> anyhow::Result<()> {
+    let name = match step {
+        Some(s) => s,
+        None => {
+            let stem = old
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            stem.split('@').next().unwrap_or_default().replace('_', "-")
+        }
+    };
+    let (config, p) = match config {
+        Some(path) => {
+            let c = Config::load(&path)?;
+            let p = pick_pipeline(&c, pipeline.as_deref())?.clone();
+            (c, p)
+        }
+        None => {
+            let c = Config {
+                path: std::env::current_dir()?.join("weir.toml"),
+                ..Config::default()
+            };
+            let p: weir::config::PipelineConfig = toml::from_str(
+                "name = \"diff\"\ntopic = \"diff\"\ntable = \"diff\"\ncolumns = {}",
+            )?;
+            (c, p)
+        }
+    };
+    let step = match p.steps.iter().find(|s| s.plugin == name) {
+        Some(s) => s.clone(),
+        None => toml::from_str(&format!("plugin = {}", toml::Value::from(name.clone())))?,
+    };
+    let pool = if config
+        .lookups
+        .values()
+        .any(|l| matches!(l.source(), weir::config::LookupSource::Query(_)))
+    {
+        Some(db::pool_for(&config)?)
+    } else {
+        None
+    };
+    let lookups = weir::lookup::load_all(&config, pool.as_ref()).await?;
+    let d = tokio::task::block_in_place(|| {
+        weir::offline::diff(&config, &p, &step, (&old, &new), &input, &lookups, samples)
+    })?;
+    println!(
+        "{} -> {}: {} events, {} compared, {} same, {} different{}",
+        d.old,
+        d.new,
+        d.events,
+        d.same + d.different,
+        d.same,
+        d.different,
+        if d.skipped > 0 {
+            format!(
+                " ({} never reach the step: malformed or oversized)",
+                d.skipped
+            )
+        } else {
+            String::new()
+        }
+    );
+    for (event, old, new) in &d.samples {
+        println!("event {event}:\n  old: {old}\n  new: {new}");
+    }
+    if d.different > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {

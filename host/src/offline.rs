@@ -28,6 +28,137 @@ pub struct Report {
     pub chain_nanos: u128,
 }
 
+/// The non-blank lines of `text`.
+fn events(text: &[u8]) -> Vec<&[u8]> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect()
+}
+
+/// A batch of `lines` (offsets counting on from `offset`), which events the
+/// chain must skip, and why (stage, reason) for each skipped one.
+#[allow(clippy::type_complexity)]
+fn read_batch(
+    lines: &[&[u8]],
+    offset: &mut i64,
+    pipeline: &PipelineConfig,
+    decoder: &Decoder,
+) -> (Batch, Vec<bool>, Vec<Option<(String, String)>>) {
+    let mut batch = Batch::default();
+    for line in lines {
+        batch.push(
+            *offset,
+            -1,
+            None,
+            line,
+            pipeline.max_record_bytes,
+            pipeline.dead_letter_payload_cap,
+        );
+        *offset += 1;
+    }
+    let mut skip = vec![false; batch.len()];
+    let mut early: Vec<Option<(String, String)>> = vec![None; batch.len()];
+    for o in &batch.oversized {
+        skip[o.index] = true;
+        early[o.index] = Some((
+            "source".into(),
+            format!(
+                "oversized record: {} bytes, over max_record_bytes = {}",
+                o.size, pipeline.max_record_bytes
+            ),
+        ));
+    }
+    let mut slots = Vec::new();
+    for (i, e) in early.iter_mut().enumerate() {
+        if e.is_none() {
+            if let Err(err) = decoder.decode(batch.payload(i), &mut slots) {
+                skip[i] = true;
+                *e = Some(("decode".into(), err.to_string()));
+            }
+        }
+    }
+    (batch, skip, early)
+}
+
+/// What `weir plugin diff` found.
+#[derive(Debug, Default)]
+pub struct Diff {
+    /// `NAME@VERSION#HASH` of each build.
+    pub old: String,
+    pub new: String,
+    /// Events read, and those the step never sees (malformed, oversized).
+    pub events: usize,
+    pub skipped: usize,
+    pub same: u64,
+    pub different: u64,
+    /// The first differences: event number (from 0), old answer, new answer.
+    pub samples: Vec<(i64, String, String)>,
+}
+
+/// Runs two builds of one plugin over the lines of `input`, as a step of
+/// `pipeline` (its config, files and lookups when it has a step of that
+/// plugin), and compares their answers event by event, as a canary does.
+pub fn diff(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    step: &crate::config::StepConfig,
+    (old, new): (&Path, &Path),
+    input: &Path,
+    lookups: &crate::lookup::Lookups,
+    samples: usize,
+) -> anyhow::Result<Diff> {
+    let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    let n = pipeline
+        .steps
+        .iter()
+        .position(|s| s.plugin == step.plugin)
+        .unwrap_or(0);
+    let mut live = crate::chain::load_step(&runtime, config, n, step, old, lookups)?;
+    let candidate = crate::chain::load_step(&runtime, config, n, step, new, lookups)?;
+    if candidate.plugin.kind != live.plugin.kind {
+        anyhow::bail!(
+            "{} is a {} and {} a {}",
+            old.display(),
+            live.plugin.kind.as_str(),
+            new.display(),
+            candidate.plugin.kind.as_str()
+        );
+    }
+    let mut report = Diff {
+        old: live.label(),
+        new: candidate.label(),
+        ..Diff::default()
+    };
+    live.canary = Some(crate::chain::Canary {
+        spec: std::sync::Arc::new(candidate),
+        every: 1,
+    });
+    let mut chain = Chain::new(&[std::sync::Arc::new(live)])?;
+    chain.canary_samples = samples;
+    let decoder = Decoder::new(Vec::new());
+    let lines = events(&text);
+    report.events = lines.len();
+    let mut offset = 0i64;
+    for chunk in lines.chunks(pipeline.batch.max_events) {
+        let (batch, skip, _) = read_batch(chunk, &mut offset, pipeline, &decoder);
+        report.skipped += skip.iter().filter(|&&s| s).count();
+        let out = chain
+            .run(&pipeline.topic, &batch, &skip)
+            .context("running the plugins")?;
+        for d in out.canary_diffs {
+            if report.samples.len() < samples {
+                report
+                    .samples
+                    .push((batch.offsets[d.event], d.live, d.candidate));
+            }
+        }
+    }
+    report.same = chain.stats[0].canary_same;
+    report.different = chain.stats[0].canary_different;
+    Ok(report)
+}
+
 /// Runs `pipeline`'s chain over the lines of `input`.
 /// `lookups` are the configuration's tables, loaded (see [`crate::lookup::load_all`]).
 pub fn run(
@@ -43,46 +174,11 @@ pub fn run(
     let names = chain.names();
     let decoder = Decoder::new(Vec::new());
     let mut report = Report::default();
-    let lines: Vec<&[u8]> = text
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .collect();
+    let lines = events(&text);
     report.events = lines.len();
     let mut offset = 0i64;
     for chunk in lines.chunks(pipeline.batch.max_events) {
-        let mut batch = Batch::default();
-        for line in chunk {
-            batch.push(
-                offset,
-                -1,
-                None,
-                line,
-                pipeline.max_record_bytes,
-                pipeline.dead_letter_payload_cap,
-            );
-            offset += 1;
-        }
-        let mut skip = vec![false; batch.len()];
-        let mut early: Vec<Option<(String, String)>> = vec![None; batch.len()];
-        for o in &batch.oversized {
-            skip[o.index] = true;
-            early[o.index] = Some((
-                "source".into(),
-                format!(
-                    "oversized record: {} bytes, over max_record_bytes = {}",
-                    o.size, pipeline.max_record_bytes
-                ),
-            ));
-        }
-        let mut slots = Vec::new();
-        for (i, e) in early.iter_mut().enumerate() {
-            if e.is_none() {
-                if let Err(err) = decoder.decode(batch.payload(i), &mut slots) {
-                    skip[i] = true;
-                    *e = Some(("decode".into(), err.to_string()));
-                }
-            }
-        }
+        let (batch, skip, early) = read_batch(chunk, &mut offset, pipeline, &decoder);
         let started = Instant::now();
         let out = chain
             .run(&pipeline.topic, &batch, &skip)

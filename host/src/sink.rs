@@ -529,6 +529,8 @@ pub struct Writer {
     enc: Encoded,
     /// When each step's dead letters were last logged.
     last_step_log: Vec<Option<std::time::Instant>>,
+    /// When a canary difference was last logged.
+    last_canary_log: Option<std::time::Instant>,
     /// Where a reloaded chain waits; taken at a batch boundary.
     pub reload: Option<crate::reload::Slot>,
 }
@@ -552,6 +554,20 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
         count("kept", now.kept - was.kept);
         count("dropped", now.dropped - was.dropped);
         count("dead_letter", now.dead_letters - was.dead_letters);
+        for (result, n) in [
+            ("same", now.canary_same - was.canary_same),
+            ("different", now.canary_different - was.canary_different),
+        ] {
+            if n > 0 {
+                m.canary_events
+                    .get_or_create(&crate::metrics::CanaryLabels {
+                        pipeline: pipeline.to_owned(),
+                        step: name.clone(),
+                        result: result.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
         let peak = m.memory_peak.get_or_create(&crate::metrics::StepLabels {
             pipeline: pipeline.to_owned(),
             step: name.clone(),
@@ -630,6 +646,7 @@ impl Writer {
             conn: None,
             enc: Encoded::default(),
             last_step_log: Vec::new(),
+            last_canary_log: None,
             reload: None,
         }
     }
@@ -887,6 +904,7 @@ impl Writer {
             match result {
                 Ok(out) => {
                     self.log_step_dead_letters(batch, &out);
+                    self.log_canary(batch, &out);
                     return Some(Some(out));
                 }
                 Err(ChainError::RetryLater { plugin, reason }) => {
@@ -946,6 +964,31 @@ impl Writer {
                 "events dead-lettered by a step; the first: {reason}"
             );
         }
+    }
+
+    /// A sample of canary differences: at most one line every ten seconds per writer.
+    fn log_canary(&mut self, batch: &Batch, out: &ChainOutput) {
+        let (Some(chain), Some(d)) = (self.chain.as_ref(), out.canary_diffs.first()) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if self
+            .last_canary_log
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        self.last_canary_log = Some(now);
+        warn!(
+            pipeline = %self.pipeline,
+            step = %chain.names()[d.step],
+            candidate = %chain.canary_label(d.step).unwrap_or_default(),
+            partition = batch.partition,
+            offset = batch.offsets[d.event],
+            "canary differs from the live step: live {}; candidate {} (nothing of the candidate's is written)",
+            d.live,
+            d.candidate
+        );
     }
 
     /// Logs a failed attempt, drops the connection (its transaction, if any, dies

@@ -226,3 +226,93 @@ fn rejections_in(log: &str) -> usize {
     log.matches("configuration rejected, nothing changed")
         .count()
 }
+
+/// The value of the first sample of `metric` whose labels include `label`.
+fn sample(text: &str, metric: &str, label: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(metric) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_canary_runs_in_shadow_and_its_differences_are_counted_not_written() {
+    let _serial = serial();
+    let s = Scenario::new(
+        "canary",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"tag\"\n  candidate = \"tag@2.0.0.wasm\"\n  canary_share = 0.5\n",
+            columns: "  weir_test = \"weir_test\"",
+            max_events: 500,
+            ..Settings::default()
+        },
+    );
+    s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL");
+    let plugins = s.dir.join("plugins");
+    std::fs::copy(plugins.join("tag-v1.wasm"), plugins.join("tag.wasm")).expect("tag v1");
+    std::fs::copy(plugins.join("tag-v2.wasm"), plugins.join("tag@2.0.0.wasm")).expect("tag v2");
+    let address = free_address();
+    let text = std::fs::read_to_string(&s.config).expect("weir.toml");
+    std::fs::write(
+        &s.config,
+        format!("[metrics]\naddress = \"{address}\"\n\n{text}"),
+    )
+    .expect("weir.toml");
+    let weir = s.start("run");
+    let produced = s.gen(10_000, 20_000, &[]);
+    s.wait_accounted(produced.produced, Duration::from_secs(120));
+    let metrics = rt()
+        .block_on(weir::metrics::fetch(&address, "/metrics"))
+        .expect("metrics")
+        .1;
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
+    let accounted = s.assert_exactly_once(produced.produced);
+
+    // Nothing of the candidate's is written.
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM engagement WHERE weir_test = 'v1'"),
+        accounted.rows
+    );
+    // It ran on about half the batches, and differed on every event it saw.
+    let different = sample(&metrics, "weir_canary_events_total", "result=\"different\"");
+    let same = sample(&metrics, "weir_canary_events_total", "result=\"same\"");
+    assert_eq!(same, 0.0, "{metrics}");
+    assert!(
+        different > accounted.rows as f64 * 0.2 && different < accounted.rows as f64 * 0.8,
+        "{different} differences over {} rows",
+        accounted.rows
+    );
+    assert!(
+        log.contains(
+            r#"canary differs from the live step: live kept, sets {"weir_test":"v1"}; candidate kept, sets {"weir_test":"v2"}"#
+        ),
+        "{log}"
+    );
+
+    // The same comparison offline: exit 1 with the differences, 0 for one build.
+    let diff = |old: &str, new: &str| {
+        std::process::Command::new(weir_bin())
+            .args(["plugin", "diff"])
+            .arg(plugins.join(old))
+            .arg(plugins.join(new))
+            .arg("--input")
+            .arg(repo_root().join("examples/events.jsonl"))
+            .args(["--samples", "1"])
+            .output()
+            .expect("weir plugin diff")
+    };
+    let out = diff("tag.wasm", "tag@2.0.0.wasm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(" 0 same, "), "{text}");
+    assert!(
+        text.contains(r#"new: kept, sets {"weir_test":"v2"}"#),
+        "{text}"
+    );
+    let out = diff("tag.wasm", "tag.wasm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(" 0 different"), "{text}");
+}
