@@ -71,6 +71,38 @@ pub fn show(f: &crate::plugin::FieldSpec) -> String {
     )
 }
 
+/// A column type that takes a field of this type, in SQL SingleStore and
+/// MariaDB both run.
+pub fn column_type(f: &crate::plugin::FieldSpec) -> String {
+    let ty = match from_wit(f.type_) {
+        FieldType::Int => "BIGINT",
+        FieldType::Float => "DOUBLE",
+        FieldType::Text => "VARCHAR(255)",
+        FieldType::Boolean => "TINYINT",
+        FieldType::Json => "JSON",
+    };
+    format!("{ty} {}", if f.nullable { "NULL" } else { "NOT NULL" })
+}
+
+/// Fields the steps write that no column takes, with the step writing each
+/// (the last one, if several do).
+pub fn unmapped_writes<'a>(
+    p: &crate::config::PipelineConfig,
+    steps: &'a [std::sync::Arc<StepSpec>],
+) -> Vec<(&'a crate::plugin::FieldSpec, &'a str)> {
+    let mut out: Vec<(&crate::plugin::FieldSpec, &str)> = Vec::new();
+    for s in steps {
+        for w in &s.description.writes {
+            if p.columns.values().any(|from| *from == w.name) {
+                continue;
+            }
+            out.retain(|(f, _)| f.name != w.name);
+            out.push((w, &s.description.name));
+        }
+    }
+    out
+}
+
 /// Whether a field of type `has` can be read as `wants`.
 fn readable(has: FieldType, wants: FieldType) -> bool {
     has == wants || wants == FieldType::Json || (has == FieldType::Int && wants == FieldType::Float)

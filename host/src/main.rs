@@ -696,6 +696,26 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
                 list(&d.reads),
                 list(&d.writes)
             );
+            if let Some(c) = &s.canary {
+                println!(
+                    "    canary: {} on one batch in {}",
+                    c.spec.label(),
+                    c.every
+                );
+            }
+        }
+        for (field, step) in weir::check::unmapped_writes(c, &p.steps) {
+            println!(
+                "  note: `{}` (written by `{step}`) goes to no column; to keep it:\n    \
+                 ALTER TABLE {} ADD COLUMN {} {};\n    \
+                 and under [pipeline.columns]: {} = \"{}\"",
+                field.name,
+                c.table,
+                field.name,
+                weir::check::column_type(field),
+                field.name,
+                field.name
+            );
         }
     }
     println!("{}: ok", path.display());
