@@ -697,11 +697,7 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
                 list(&d.writes)
             );
             if let Some(c) = &s.canary {
-                println!(
-                    "    canary: {} on one batch in {}",
-                    c.spec.label(),
-                    c.every
-                );
+                println!("    canary: {} on one batch in {}", c.spec.label(), c.every);
             }
         }
         for (field, step) in weir::check::unmapped_writes(c, &p.steps) {

@@ -233,6 +233,7 @@ impl Supervisor {
         std::thread::Builder::new()
             .name("weir-reload".into())
             .spawn(move || {
+                lower_priority();
                 let _watcher = watcher;
                 // One write can arrive as several events: a plugin file is
                 // handled once per (size, modification time), the configuration
@@ -666,6 +667,24 @@ fn chain_changed(live: &Live, new: &Prepared) -> bool {
         "{:?}{:?}{:?}",
         new.config.steps, new.config.columns, new.config.fields
     ) || labels(&live.steps) != labels(&new.steps)
+}
+
+/// Makes the calling thread yield the cores to the data path: compiling and
+/// checking a plugin runs at the lowest CPU priority (nice 19).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; on Linux, PRIO_PROCESS
+    // with a thread id sets that thread's nice value alone.
+    #[allow(unsafe_code)]
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    if result != 0 {
+        warn!(
+            "cannot lower the reload thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// A watched folder, as given and as resolved.

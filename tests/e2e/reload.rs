@@ -1,6 +1,8 @@
 //! Hot reload under live traffic: a new version of a plugin dropped into the
 //! folder serves from the next batch of each partition on, a broken file is
 //! rejected while the serving version stays, and every event lands once.
+//! Configuration changes apply at batch boundaries, an invalid file changes
+//! nothing, and a canary runs in shadow without writing.
 
 use std::time::Duration;
 
@@ -47,6 +49,10 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     std::thread::sleep(Duration::from_millis(500));
     let filter = std::fs::read(plugins.join("pass.wasm")).expect("pass");
     drop_in(&plugins, "tag", &filter);
+    std::thread::sleep(Duration::from_millis(500));
+    // A component of the right world whose init fails.
+    let bad_init = std::fs::read(plugins.join("tag-bad-init.wasm")).expect("tag bad init");
+    drop_in(&plugins, "tag", &bad_init);
     let out = producer.wait_with_output().expect("weir gen");
     assert!(out.status.success());
     let produced: Summary = serde_json::from_slice(&out.stdout).expect("summary");
@@ -82,7 +88,8 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let rejected = log
         .matches("plugin file rejected, the serving version stays")
         .count();
-    assert_eq!(rejected, 2, "{log}");
+    assert_eq!(rejected, 3, "{log}");
+    assert!(log.contains("tag 3.0.0 needs a `colour` setting"), "{log}");
 }
 
 /// Waits until at least `n` rows meet `sql_condition`.
