@@ -153,13 +153,32 @@ batch = {{ max_events = 5000, max_wait_ms = 50 }}
         }
     };
     wait_log("partitions assigned");
-    let seconds = 4 * (swaps as u64 + 2);
+    let seconds = 4 * (swaps as u64 + 3);
     let events = rate * seconds;
     println!(
         "{events} events at {rate}/s; `tag` ({} bytes) swapped every 4 s, {swaps} times",
         versions[0].len()
     );
     let producer = gen(&topic, events, rate, &geolite);
+    // `weir gen` takes a few seconds to start (it reads the GeoLite2 networks):
+    // the first swap comes 6 s after the first row, so that the steady rate and
+    // the window around the first swap both see events flowing throughout.
+    let pool = mysql_async::Pool::new(url.as_str());
+    let started = Instant::now();
+    let no_rows = || {
+        rt.block_on(async {
+            let mut c = pool.get_conn().await.ok()?;
+            c.query_first::<i64, _>("SELECT COUNT(*) FROM engagement")
+                .await
+                .ok()
+                .flatten()
+        })
+        .unwrap_or(0)
+            == 0
+    };
+    while no_rows() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_secs(6));
     let mut landed = Vec::new();
     let swapped = (0..swaps).try_for_each(|n| {
@@ -173,7 +192,6 @@ batch = {{ max_events = 5000, max_wait_ms = 50 }}
     let out = producer.wait_with_output()?;
     swapped?;
     anyhow::ensure!(out.status.success(), "weir gen failed");
-    let pool = mysql_async::Pool::new(url.as_str());
     let accounted = || -> u64 {
         rt.block_on(async {
             let mut c = pool.get_conn().await.ok()?;
