@@ -109,6 +109,26 @@ pub async fn prepare_pipelines(
     Ok(out)
 }
 
+/// `weir_step_info` for a pipeline whose steps were `old` and are now `new`.
+pub fn step_info(
+    pipeline: &str,
+    old: &[Arc<crate::chain::StepSpec>],
+    new: &[Arc<crate::chain::StepSpec>],
+) {
+    let labels = |n: usize, step: &crate::chain::StepSpec| crate::metrics::StepInfoLabels {
+        pipeline: pipeline.to_owned(),
+        step: step.plugin.name.clone(),
+        position: (n + 1).to_string(),
+    };
+    let info = &crate::metrics::get().step_info;
+    for (n, step) in old.iter().enumerate() {
+        info.remove(&labels(n, step));
+    }
+    for (n, step) in new.iter().enumerate() {
+        info.get_or_create(&labels(n, step)).set(1);
+    }
+}
+
 /// Runs one pipeline until `stop` is set; then commits what was read and returns.
 pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let c = &p.config;
@@ -117,16 +137,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
     let (notes_tx, notes_rx) = std::sync::mpsc::channel();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
-    for (n, step) in p.steps.iter().enumerate() {
-        crate::metrics::get()
-            .step_info
-            .get_or_create(&crate::metrics::StepInfoLabels {
-                pipeline: c.name.clone(),
-                step: step.plugin.name.clone(),
-                position: (n + 1).to_string(),
-            })
-            .set(1);
-    }
+    step_info(&c.name, &[], &p.steps);
     for w in 0..c.writers {
         let chain = if p.steps.is_empty() {
             None

@@ -572,6 +572,7 @@ impl Supervisor {
         } = plan;
         for &l in &stopped {
             info!(pipeline = %self.live[l].config.name, "pipeline removed from the configuration: stopping it");
+            crate::pipeline::step_info(&self.live[l].config.name, &self.live[l].steps, &[]);
             self.live[l].stop.store(true, Ordering::Relaxed);
         }
         let mut starts = Vec::new();
@@ -586,6 +587,7 @@ impl Supervisor {
                     info!(pipeline = %p.config.name,
                           "pipeline source, table or batching changed: stopping it at a batch boundary and starting it again");
                     self.live[l].stop.store(true, Ordering::Relaxed);
+                    crate::pipeline::step_info(&p.config.name, &self.live[l].steps, &[]);
                     restarted.push(l);
                     starts.push(p);
                 }
@@ -603,6 +605,7 @@ impl Supervisor {
                     }
                     info!(pipeline = %p.config.name, steps = ?p.steps.iter().map(|s| s.label()).collect::<Vec<_>>(),
                           "pipeline steps or columns changed: each writer swaps at its next batch");
+                    crate::pipeline::step_info(&p.config.name, &live.steps, &p.steps);
                     live.steps = p.steps;
                     live.config = p.config;
                 }

@@ -195,8 +195,52 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     wait_rows(&s, "TRUE", restarted + 1000);
 
     // SIGHUP re-reads the file; it has not changed.
+    let current = with_chain.replace("max_events = 500", "max_events = 300");
     weir.signal("HUP");
     wait_log(&weir, "configuration unchanged");
+
+    // A pipeline added (its own group, the same topic, another table), then removed.
+    s.exec("CREATE TABLE engagement_copy LIKE engagement");
+    let section = &current[current.find("[[pipeline]]").expect("a pipeline")..];
+    let copy = section
+        .replace("name = \"reconfig\"", "name = \"reconfig_copy\"")
+        .replace("table = \"engagement\"", "table = \"engagement_copy\"");
+    assert_ne!(copy, section);
+    write(&format!("{current}\n{copy}"));
+    wait_log(&weir, "pipeline added: starting it");
+    let started = std::time::Instant::now();
+    while s.count("SELECT COUNT(*) FROM engagement_copy") < 1000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    write(&current);
+    wait_log(
+        &weir,
+        "pipeline removed from the configuration: stopping it",
+    );
+    wait_log(&weir, "stopped pipeline=reconfig_copy");
+    // What the copy committed adds up on its own; then its bookkeeping goes,
+    // so that the topic's totals below are the main pipeline's alone.
+    let copy_rows: Vec<(i64,)> = s.query(
+        "SELECT CAST(SUM(rows_total) AS SIGNED) FROM weir_offsets WHERE consumer_group = 'reconfig_copy'",
+    );
+    assert_eq!(
+        copy_rows[0].0,
+        s.count("SELECT COUNT(*) FROM engagement_copy")
+    );
+    assert_eq!(
+        s.count(
+            "SELECT COUNT(*) FROM (SELECT kafka_partition, kafka_offset FROM engagement_copy \
+             GROUP BY 1, 2 HAVING COUNT(*) > 1) d"
+        ),
+        0
+    );
+    s.exec("DELETE FROM weir_offsets WHERE consumer_group = 'reconfig_copy'");
+    s.exec("DELETE FROM weir_dead_letters WHERE consumer_group = 'reconfig_copy'");
 
     let out = producer.wait_with_output().expect("weir gen");
     assert!(out.status.success());
