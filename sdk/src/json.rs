@@ -100,13 +100,40 @@ fn skip_ws(b: &[u8], mut at: usize) -> usize {
     at
 }
 
+/// The index of the first `"` or `\\` in `b`, eight bytes at a time: a
+/// string's content is most of an event, and one loop turn per byte costs a
+/// guest more than the comparison (each turn also checks its epoch deadline).
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let (quote, backslash) = (ONES * u64::from(b'"'), ONES * u64::from(b'\\'));
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let (x, y) = (word ^ quote, word ^ backslash);
+        // A byte of x or y is zero where the word holds one of the two; the
+        // lowest flagged byte is always a true one.
+        let found = ((x.wrapping_sub(ONES) & !x) | (y.wrapping_sub(ONES) & !y)) & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| at + p)
+}
+
 /// The string starting at `b[at] == '"'`: its content, whether it holds an
 /// escape, and the index after its closing quote.
 fn string_span(b: &[u8], at: usize) -> Option<(&[u8], bool, usize)> {
     let mut i = at + 1;
     let mut escaped = false;
     loop {
-        i += b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+        i += quote_or_backslash(b.get(i..)?)?;
         if b[i] == b'"' {
             return Some((&b[at + 1..i], escaped, i + 1));
         }
@@ -322,6 +349,30 @@ mod tests {
         );
         assert!(!index(br#"{"\u0061":1}"#, |_, _| true));
         assert!(!index(b"[1]", |_, _| true));
+    }
+
+    #[test]
+    fn finds_the_first_quote_or_backslash_at_any_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for c in [b'"', b'\\'] {
+                    let mut b = vec![b'a'; len];
+                    // Bytes that differ from the targets by one bit, and high bytes.
+                    for (i, x) in b.iter_mut().enumerate() {
+                        *x = [b'#', b'!', b']', 0xa2, 0xdc, b'a'][i % 6];
+                    }
+                    let want = (at < len).then_some(at);
+                    if at < len {
+                        b[at] = c;
+                        // A later target must not be taken for the first.
+                        if at + 1 < len {
+                            b[at + 1] = b'"';
+                        }
+                    }
+                    assert_eq!(quote_or_backslash(&b), want, "len {len} at {at}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -83,56 +83,66 @@ impl Reader {
             cache: HashMap::new(),
         };
         if ip_version == 6 {
-            let mut node = 0;
-            for _ in 0..96 {
-                if node >= node_count {
-                    break;
-                }
-                node = r.record(node, 0);
-            }
-            r.ipv4_start = node;
+            // IPv4 addresses sit under the first 96 zero bits (::/96).
+            r.ipv4_start = r
+                .walk(0, &[0; 12])
+                .ok_or("the search tree points beyond the file")?;
         }
         Ok(r)
     }
 
-    fn record(&self, node: u32, bit: u32) -> u32 {
-        let b = &self.bytes;
-        let n = node as usize;
+    /// Follows the bits of `addr` (big-endian bytes) down the search tree from
+    /// `node`, to a data pointer or the "no record" node. The record size is
+    /// matched once per address, not once per bit, and the eight bits of a
+    /// byte make a loop LLVM unrolls: a guest pays its loop overhead (and its
+    /// epoch check) once per byte. `None`: a record beyond the file.
+    fn walk(&self, node: u32, addr: &[u8]) -> Option<u32> {
+        let b = &self.bytes[..];
         match self.record_size {
-            24 => {
-                let o = n * 6 + bit as usize * 3;
-                u32::from_be_bytes([0, b[o], b[o + 1], b[o + 2]])
-            }
-            28 => {
-                let o = n * 7;
-                if bit == 0 {
-                    (u32::from(b[o + 3] & 0xF0) << 20)
-                        | u32::from_be_bytes([0, b[o], b[o + 1], b[o + 2]])
+            24 => self.descend(node, addr, |n, bit| {
+                let r = b.get(n * 6 + bit * 3..n * 6 + bit * 3 + 3)?;
+                Some(u32::from_be_bytes([0, r[0], r[1], r[2]]))
+            }),
+            28 => self.descend(node, addr, |n, bit| {
+                let r = b.get(n * 7..n * 7 + 7)?;
+                Some(if bit == 0 {
+                    (u32::from(r[3] & 0xF0) << 20) | u32::from_be_bytes([0, r[0], r[1], r[2]])
                 } else {
-                    (u32::from(b[o + 3] & 0x0F) << 24)
-                        | u32::from_be_bytes([0, b[o + 4], b[o + 5], b[o + 6]])
+                    (u32::from(r[3] & 0x0F) << 24) | u32::from_be_bytes([0, r[4], r[5], r[6]])
+                })
+            }),
+            _ => self.descend(node, addr, |n, bit| {
+                let r = b.get(n * 8 + bit * 4..n * 8 + bit * 4 + 4)?;
+                Some(u32::from_be_bytes([r[0], r[1], r[2], r[3]]))
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn descend(
+        &self,
+        mut node: u32,
+        addr: &[u8],
+        record: impl Fn(usize, usize) -> Option<u32>,
+    ) -> Option<u32> {
+        for &byte in addr {
+            for shift in (0..8).rev() {
+                if node >= self.node_count {
+                    return Some(node);
                 }
-            }
-            _ => {
-                let o = n * 8 + bit as usize * 4;
-                u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+                node = record(node as usize, usize::from((byte >> shift) & 1))?;
             }
         }
+        Some(node)
     }
 
     /// The place of `ip`, or `None` when the database has no record for it.
     pub fn locate(&mut self, ip: IpAddr) -> Option<Place> {
-        let (mut node, bits, addr): (u32, u32, u128) = match ip {
-            IpAddr::V4(v4) => (self.ipv4_start, 32, u128::from(u32::from(v4))),
+        let node = match ip {
+            IpAddr::V4(v4) => self.walk(self.ipv4_start, &v4.octets())?,
             IpAddr::V6(_) if self.ip_version == 4 => return None,
-            IpAddr::V6(v6) => (0, 128, u128::from(v6)),
+            IpAddr::V6(v6) => self.walk(0, &v6.octets())?,
         };
-        for i in (0..bits).rev() {
-            if node >= self.node_count {
-                break;
-            }
-            node = self.record(node, ((addr >> i) & 1) as u32);
-        }
         if node <= self.node_count {
             return None;
         }
