@@ -476,40 +476,20 @@ impl Supervisor {
     fn validate(&mut self, text: &str) -> anyhow::Result<Plan> {
         let config = Config::parse(text, &self.path)?;
         let old = &self.config;
+        let same =
+            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
         let fixed = [
-            (
-                "[kafka]",
-                format!("{:?}", config.kafka),
-                format!("{:?}", old.kafka),
-            ),
-            (
-                "[singlestore]",
-                format!("{:?}", config.singlestore),
-                format!("{:?}", old.singlestore),
-            ),
-            (
-                "[metrics]",
-                format!("{:?}", config.metrics),
-                format!("{:?}", old.metrics),
-            ),
-            (
-                "[lookup.*]",
-                format!("{:?}", config.lookups),
-                format!("{:?}", old.lookups),
-            ),
-            (
-                "[plugins] dir",
-                format!("{:?}", config.plugin_dir()),
-                format!("{:?}", old.plugin_dir()),
-            ),
+            ("[kafka]", same(&config.kafka, &old.kafka)),
+            ("[singlestore]", same(&config.singlestore, &old.singlestore)),
+            ("[metrics]", same(&config.metrics, &old.metrics)),
+            ("[lookup.*]", same(&config.lookups, &old.lookups)),
+            ("[plugins] dir", config.plugin_dir() == old.plugin_dir()),
         ];
-        for (section, new, was) in fixed {
-            if new != was {
-                anyhow::bail!(
-                    "{}: {section} changed, and it applies only at start; restart weir to apply it",
-                    self.path.display()
-                );
-            }
+        if let Some((section, _)) = fixed.iter().find(|(_, same)| !same) {
+            anyhow::bail!(
+                "{}: {section} changed, and it applies only at start; restart weir to apply it",
+                self.path.display()
+            );
         }
         let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
             Some(self.runtime()?)

@@ -11,16 +11,11 @@ use crate::support::*;
 #[test]
 fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let _serial = serial();
-    let s = Scenario::new(
+    let s = Scenario::tagged(
         "reload",
-        Settings {
-            steps: "  [[pipeline.step]]\n  plugin = \"tag\"\n",
-            columns: "  weir_test = \"weir_test\"",
-            max_events: 500,
-            ..Settings::default()
-        },
+        "  [[pipeline.step]]\n  plugin = \"tag\"\n",
+        "  weir_test = \"weir_test\"",
     );
-    s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL");
     let plugins = s.dir.join("plugins");
     let v1 = std::fs::read(plugins.join("tag-v1.wasm")).expect("tag v1");
     let v2 = std::fs::read(plugins.join("tag-v2.wasm")).expect("tag v2");
@@ -113,18 +108,10 @@ fn wait_rows(s: &Scenario, sql_condition: &str, n: i64) {
 #[test]
 fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing() {
     let _serial = serial();
-    let s = Scenario::new(
+    let s = Scenario::tagged(
         "reconfig",
-        Settings {
-            steps: "  [[pipeline.step]]\n  plugin = \"tag\"\n",
-            columns: "  weir_test = \"weir_test\"",
-            max_events: 500,
-            ..Settings::default()
-        },
-    );
-    s.exec(
-        "ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL, \
-         ADD COLUMN weir_chain VARCHAR(255) NULL",
+        "  [[pipeline.step]]\n  plugin = \"tag\"\n",
+        "  weir_test = \"weir_test\"",
     );
     let plugins = s.dir.join("plugins");
     drop_in(
@@ -173,6 +160,28 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     }
     assert!(
         weir.log().contains("but its step pins 000000000000"),
+        "{}",
+        weir.log()
+    );
+    // So is a change to what applies only at start.
+    let kafka = constant.replace(
+        "\"heartbeat.interval.ms\" = \"500\"",
+        "\"heartbeat.interval.ms\" = \"600\"",
+    );
+    assert_ne!(kafka, constant);
+    write(&kafka);
+    let started = std::time::Instant::now();
+    while rejections_in(&weir.log()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        weir.log()
+            .contains("[kafka] changed, and it applies only at start"),
         "{}",
         weir.log()
     );
@@ -249,7 +258,7 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     let log = weir.log();
     assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
     s.assert_exactly_once(produced.produced);
-    assert_eq!(rejections_in(&log), 2, "{log}");
+    assert_eq!(rejections_in(&log), 3, "{log}");
 
     // Per partition, in offset order: v1, then constant, never back.
     let rows: Vec<(i32, i64, Option<String>)> = s.query(
@@ -290,16 +299,7 @@ fn sample(text: &str, metric: &str, label: &str) -> f64 {
 #[test]
 fn a_canary_runs_in_shadow_and_its_differences_are_counted_not_written() {
     let _serial = serial();
-    let s = Scenario::new(
-        "canary",
-        Settings {
-            steps: "  [[pipeline.step]]\n  plugin = \"tag\"\n  candidate = \"tag@2.0.0.wasm\"\n  canary_share = 0.5\n",
-            columns: "  weir_test = \"weir_test\"",
-            max_events: 500,
-            ..Settings::default()
-        },
-    );
-    s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL");
+    let s = Scenario::tagged("canary", "  [[pipeline.step]]\n  plugin = \"tag\"\n  candidate = \"tag@2.0.0.wasm\"\n  canary_share = 0.5\n", "  weir_test = \"weir_test\"");
     let plugins = s.dir.join("plugins");
     std::fs::copy(plugins.join("tag-v1.wasm"), plugins.join("tag.wasm")).expect("tag v1");
     std::fs::copy(plugins.join("tag-v2.wasm"), plugins.join("tag@2.0.0.wasm")).expect("tag v2");

@@ -27,18 +27,10 @@ fn dead_letters(s: &Scenario, args: &[&str]) -> String {
 #[test]
 fn dead_letters_of_a_fixed_plugin_replay_into_the_table_exactly_once() {
     let _serial = serial();
-    let s = Scenario::new(
+    let s = Scenario::tagged(
         "replay",
-        Settings {
-            steps: "  [[pipeline.step]]\n  plugin = \"picky\"\n",
-            columns: "  weir_test = \"weir_test\"\n  weir_chain = \"@chain\"",
-            max_events: 500,
-            ..Settings::default()
-        },
-    );
-    s.exec(
-        "ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL, \
-         ADD COLUMN weir_chain VARCHAR(255) NULL",
+        "  [[pipeline.step]]\n  plugin = \"picky\"\n",
+        "  weir_test = \"weir_test\"\n  weir_chain = \"@chain\"",
     );
     let plugins = s.dir.join("plugins");
     let v1 = plugins.join("picky-v1.wasm");

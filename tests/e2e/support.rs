@@ -221,6 +221,27 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
         s
     }
 
+    /// A scenario for plugin builds that tag rows: its chain is `steps` (raw
+    /// `[[pipeline.step]]` TOML), in batches of at most 500 events, its table
+    /// has the nullable columns `weir_test` and `weir_chain`, and `columns`
+    /// (raw `column = "field"` lines) are added to its mapping.
+    pub fn tagged(name: &str, steps: &'static str, columns: &'static str) -> Scenario {
+        let s = Scenario::new(
+            name,
+            Settings {
+                steps,
+                columns,
+                max_events: 500,
+                ..Settings::default()
+            },
+        );
+        s.exec(
+            "ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL, \
+             ADD COLUMN weir_chain VARCHAR(255) NULL",
+        );
+        s
+    }
+
     pub fn url(&self) -> String {
         format!("{SERVER_URL}/{}", self.database)
     }

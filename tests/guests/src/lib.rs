@@ -22,3 +22,46 @@ pub fn same_for_each(n: usize, object: &[u8]) -> (Vec<u8>, Vec<u32>) {
     }
     (fields, ends)
 }
+
+/// A whole enricher plugin `$name` at `$version` that adds the JSON object
+/// `$object` (bytes) to every event and declares it writes `weir_test`. With
+/// `init_error`, its `init` fails with that message instead.
+#[macro_export]
+macro_rules! tagger {
+    ($name:expr, $version:expr, $object:expr) => {
+        $crate::tagger!($name, $version, $object, init = Ok(()));
+    };
+    ($name:expr, $version:expr, $object:expr, init_error = $error:expr) => {
+        $crate::tagger!($name, $version, $object, init = Err($error.into()));
+    };
+    ($name:expr, $version:expr, $object:expr, init = $init:expr) => {
+        wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
+
+        use exports::weir::plugin::enricher::Guest;
+        use weir::plugin::types::{Additions, Batch, Description, FieldSpec, FieldType, RetryLater};
+
+        struct Plugin;
+
+        impl Guest for Plugin {
+            fn describe() -> Description {
+                Description {
+                    name: $name.into(),
+                    version: $version.into(),
+                    reads: vec![],
+                    writes: vec![FieldSpec { name: "weir_test".into(), type_: FieldType::Text, nullable: true }],
+                }
+            }
+
+            fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+                $init
+            }
+
+            fn enrich(events: Batch) -> Result<Additions, RetryLater> {
+                let (fields, field_ends) = $crate::same_for_each(events.offsets.len(), $object);
+                Ok(Additions { fields, field_ends, rejected: Vec::new() })
+            }
+        }
+
+        export!(Plugin);
+    };
+}
