@@ -297,6 +297,15 @@ impl Health {
         self.with(pipeline, |_| {});
     }
 
+    /// A pipeline stopped (removed from the configuration, or restarting):
+    /// readiness no longer waits for it.
+    pub fn stopped(&self, pipeline: &str) {
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(pipeline);
+    }
+
     /// The group gave the pipeline its partitions (possibly none).
     pub fn joined(&self, pipeline: &str) {
         self.with(pipeline, |h| {

@@ -204,6 +204,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         t.await.context("a writer panicked")?;
     }
     reporter.abort();
+    crate::metrics::get().health.stopped(&c.name);
     info!(
         pipeline = %c.name,
         consumed = progress.consumed.load(Ordering::Relaxed),
