@@ -127,6 +127,12 @@ impl ConsumerContext for SourceContext {
                     let _ =
                         tpl.set_partition_offset(self.offsets.topic(), p, Offset::Offset(stored));
                 }
+                // librdkafka keeps a partition's pause across a rebalance: one
+                // paused when it was revoked would come back paused, and the
+                // new state here (not paused) would never resume it. Resumed
+                // before `assign`, so that the assignment's offset is not
+                // outdated by the resume.
+                let _ = consumer.resume(tpl);
                 let r = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
@@ -149,6 +155,8 @@ impl ConsumerContext for SourceContext {
                     }
                 }
                 self.changed.store(true, Ordering::Release);
+                // The source forgets these partitions, paused or not.
+                let _ = consumer.resume(tpl);
                 let r = if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
