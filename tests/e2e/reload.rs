@@ -149,20 +149,7 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
         "plugin = \"constant\"\n  sha256 = \"000000000000\"",
     );
     write(&pinned);
-    let started = std::time::Instant::now();
-    while rejections_in(&weir.log()) < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            weir.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        weir.log().contains("but its step pins 000000000000"),
-        "{}",
-        weir.log()
-    );
+    wait_rejected(&weir, 2, "but its step pins 000000000000");
     // So is a change to what applies only at start.
     let kafka = constant.replace(
         "\"heartbeat.interval.ms\" = \"500\"",
@@ -170,21 +157,7 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     );
     assert_ne!(kafka, constant);
     write(&kafka);
-    let started = std::time::Instant::now();
-    while rejections_in(&weir.log()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            weir.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        weir.log()
-            .contains("[kafka] changed, and it applies only at start"),
-        "{}",
-        weir.log()
-    );
+    wait_rejected(&weir, 3, "[kafka] changed, and it applies only at start");
     let before = s.count("SELECT COUNT(*) FROM engagement WHERE weir_test = 'constant'");
     wait_rows(&s, "weir_test = 'constant'", before + 1000);
 
@@ -280,6 +253,20 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
         }
         last = Some((p, tag));
     }
+}
+
+/// Waits for the `n`th rejected configuration, and checks the log says `why`.
+fn wait_rejected(weir: &Weir, n: usize, why: &str) {
+    let started = std::time::Instant::now();
+    while rejections_in(&weir.log()) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            weir.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(weir.log().contains(why), "no `{why}` in:\n{}", weir.log());
 }
 
 fn rejections_in(log: &str) -> usize {
