@@ -39,18 +39,9 @@ use weir::config::Config;
 use weir::sink::{encode, insert_rows, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
 
 mod common;
-use common::{gen, root, services, BROKERS, SERVER};
+use common::{arg, gen, root, services, BROKERS, SERVER};
 
 const BATCH: usize = 5000;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

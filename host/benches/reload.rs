@@ -22,16 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDateTime, Utc};
 use mysql_async::prelude::Queryable;
 
-use common::{gen, root, services, BROKERS, SERVER};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{arg, gen, root, services, BROKERS, SERVER};
 
 /// The guest `NAME` padded to `size` bytes with a custom section.
 fn padded(dir: &Path, name: &str, size: usize) -> Vec<u8> {

@@ -15,6 +15,16 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn services(args: &[&str]) -> String {
     let out = Command::new(root().join("scripts/services"))
         .args(args)
