@@ -103,21 +103,80 @@ macro_rules! int_field {
     ($($t:ty),*) => {$(
         impl IntoField for $t {
             fn write_json(self, out: &mut Vec<u8>) {
-                use std::io::Write as _;
-                let _ = write!(out, "{self}");
+                #[allow(unused_comparisons)]
+                if self < 0 {
+                    out.push(b'-');
+                }
+                write_digits(out, (self as i128).unsigned_abs() as u64);
             }
         }
     )*};
 }
 int_field!(i8, i16, i32, i64, u8, u16, u32, u64);
 
+/// Appends `n` in decimal.
+fn write_digits(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
+}
+
+/// Powers of ten that `f64` holds exactly, for up to six decimals.
+const POW10: [f64; 7] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+
+/// Appends `x` with the fewest decimals, at most six, that read back as
+/// exactly `x`, which is what `Display` writes for it; false (and nothing
+/// written) when `x` needs more. Coordinates, prices and rates nearly always
+/// fit, and skip the general shortest-digits search and the formatting
+/// machinery.
+fn write_decimal(out: &mut Vec<u8>, x: f64) -> bool {
+    let a = x.abs();
+    if a >= 1e9 {
+        return false;
+    }
+    for (k, &scale) in POW10.iter().enumerate() {
+        let m = (a * scale).round();
+        // `m / scale` is the correctly rounded value of the decimal
+        // m·10^-k, so equality means that decimal parses back to `a`; with
+        // a < 1e9 and k <= 6, no other decimal of k places does.
+        if m / scale == a {
+            if x.is_sign_negative() {
+                out.push(b'-');
+            }
+            let (m, scale) = (m as u64, scale as u64);
+            write_digits(out, m / scale);
+            if k > 0 {
+                out.push(b'.');
+                let fraction = m % scale;
+                // Leading zeros of the fraction.
+                let mut pad = scale / 10;
+                while pad > fraction.max(1) && pad > 1 {
+                    out.push(b'0');
+                    pad /= 10;
+                }
+                write_digits(out, fraction);
+            }
+            return true;
+        }
+    }
+    false
+}
+
 impl IntoField for f64 {
     fn write_json(self, out: &mut Vec<u8>) {
         use std::io::Write as _;
-        if self.is_finite() {
-            let _ = write!(out, "{self}");
-        } else {
+        if !self.is_finite() {
             out.extend_from_slice(b"null");
+        } else if !write_decimal(out, self) {
+            let _ = write!(out, "{self}");
         }
     }
 }
@@ -157,6 +216,65 @@ mod tests {
         let mut none = Vec::new();
         assert_eq!(Fields::new(&mut none, &[]).finish(), None);
         assert!(none.is_empty());
+    }
+
+    /// Numbers read as `Display` writes them, over coordinates of every
+    /// precision, integers, tiny and huge values and random bit patterns.
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            0.1,
+            0.000001,
+            0.0000001,
+            1e-300,
+            123456789.5,
+            999999999.999999,
+            1e9,
+            1e21,
+            37.751,
+            -97.822,
+            51.5142,
+            -0.1275,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        for _ in 0..100_000 {
+            let r = next();
+            let places = (r % 8) as i32;
+            let whole = (r >> 8) % 400_000_000;
+            floats.push((whole as f64 / 10f64.powi(places)) - 180.0);
+            floats.push(f64::from_bits(next()));
+        }
+        for f in floats.into_iter().filter(|f| f.is_finite()) {
+            let mut out = Vec::new();
+            f.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{f}"), "{f:e}");
+        }
+        for i in [0, 7, -7, 10, 100, -100, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            i.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), i.to_string());
+        }
+        for u in [0u64, 9, 10, u64::MAX] {
+            let mut out = Vec::new();
+            u.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), u.to_string());
+        }
+        let mut out = Vec::new();
+        f64::NAN.write_json(&mut out);
+        assert_eq!(out, b"null");
     }
 
     #[test]

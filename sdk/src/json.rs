@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use crate::scan;
+
 /// The raw bytes of member `key` of the object `obj`, or `None`. The last of
 /// duplicate members wins, as in the host's decoder.
 pub fn find<'a>(obj: &'a [u8], key: &str) -> Option<&'a [u8]> {
@@ -90,7 +92,18 @@ pub fn index(obj: &[u8], mut each: impl FnMut((u32, u32), (u32, u32)) -> bool) -
     }
 }
 
-fn skip_ws(b: &[u8], mut at: usize) -> usize {
+/// The index of the first byte from `at` on that is not whitespace. Members
+/// are rarely separated by any, so the usual answer takes no loop.
+#[inline(always)]
+fn skip_ws(b: &[u8], at: usize) -> usize {
+    match b.get(at) {
+        Some(b' ' | b'\t' | b'\n' | b'\r') => skip_ws_loop(b, at + 1),
+        _ => at,
+    }
+}
+
+#[inline(never)]
+fn skip_ws_loop(b: &[u8], mut at: usize) -> usize {
     while let Some(c) = b.get(at) {
         if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
             break;
@@ -100,83 +113,74 @@ fn skip_ws(b: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The index of the first `"` or `\\` in `b`, eight bytes at a time: a
-/// string's content is most of an event, and one loop turn per byte costs a
-/// guest more than the comparison (each turn also checks its epoch deadline).
+/// The index of the first `"` or `\\` in `b`: a string's content is most of
+/// an event, so it is searched a block at a time.
+#[inline(always)]
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let (quote, backslash) = (ONES * u64::from(b'"'), ONES * u64::from(b'\\'));
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let (x, y) = (word ^ quote, word ^ backslash);
-        // A byte of x or y is zero where the word holds one of the two; the
-        // lowest flagged byte is always a true one.
-        let found = ((x.wrapping_sub(ONES) & !x) | (y.wrapping_sub(ONES) & !y)) & HIGHS;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .map(|p| at + p)
+    scan::find_either(b, b'"', b'\\')
 }
 
 /// The string starting at `b[at] == '"'`: its content, whether it holds an
-/// escape, and the index after its closing quote.
+/// escape, and the index after its closing quote. A string without escapes
+/// (nearly all) takes one search.
+#[inline(always)]
 fn string_span(b: &[u8], at: usize) -> Option<(&[u8], bool, usize)> {
-    let mut i = at + 1;
-    let mut escaped = false;
+    let i = at + 1 + quote_or_backslash(b.get(at + 1..)?)?;
+    if b[i] == b'"' {
+        return Some((&b[at + 1..i], false, i + 1));
+    }
+    escaped_span(b, at, i)
+}
+
+/// [`string_span`] from the first backslash, at `i`, on.
+#[inline(never)]
+fn escaped_span(b: &[u8], at: usize, mut i: usize) -> Option<(&[u8], bool, usize)> {
     loop {
+        // Past the backslash and the byte it escapes.
+        i += 2;
         i += quote_or_backslash(b.get(i..)?)?;
         if b[i] == b'"' {
-            return Some((&b[at + 1..i], escaped, i + 1));
+            return Some((&b[at + 1..i], true, i + 1));
         }
-        escaped = true;
-        i += 2;
     }
 }
 
 /// The index just after the value starting at `at`.
+#[inline(always)]
 fn value_end(b: &[u8], at: usize) -> Option<usize> {
     match *b.get(at)? {
         b'"' => string_span(b, at).map(|(_, _, end)| end),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut i = at;
-            loop {
-                match *b.get(i)? {
-                    b'"' => {
-                        i = string_span(b, i)?.2;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-        }
+        b'{' | b'[' => container_end(b, at),
         _ => {
-            let mut i = at;
-            while let Some(c) = b.get(i) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                i += 1;
-            }
+            // A scalar ends at a delimiter or whitespace (or a control byte,
+            // which a valid number never holds).
+            let i = at + scan::find_below_or(&b[at..], 0x21, [b',', b'}', b']']);
             (i > at).then_some(i)
         }
+    }
+}
+
+/// The index just after the object or array starting at `at`.
+#[inline(never)]
+fn container_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = at;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i = string_span(b, i)?.2;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
     }
 }
 
@@ -193,7 +197,7 @@ pub fn as_str(raw: &[u8]) -> Option<Cow<'_, str>> {
     if escaped {
         unescape(content).map(|s| Cow::Owned(s.into_owned()))
     } else {
-        std::str::from_utf8(content).ok().map(Cow::Borrowed)
+        crate::text::utf8(content).map(Cow::Borrowed)
     }
 }
 
@@ -277,26 +281,28 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+    loop {
+        // The next byte that needs an escape, a block at a time.
+        let i = start + scan::find_below_or(&bytes[start..], 0x20, [b'"', b'\\', b'"']);
         out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
+        let Some(&c) = bytes.get(i) else {
+            break;
+        };
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+        }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 

@@ -41,7 +41,9 @@ mod host;
 mod json;
 #[doc(hidden)]
 pub mod rt;
+mod scan;
 pub mod testing;
+pub mod text;
 
 pub use config::{Config, ConfigError, FromConfig, FromValue, List};
 pub use event::{Batch, Event, Object};

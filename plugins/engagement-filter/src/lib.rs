@@ -9,6 +9,7 @@
 //! config = { actions = "click,save,closeup", bot_agents = "bot,crawler,spider" }
 //! ```
 
+use weir_sdk::text::Markers;
 use weir_sdk::{filter, ConfigError, Event, FromConfig, List, Verdict};
 
 /// The step's `config`.
@@ -26,65 +27,15 @@ pub struct Settings {
 
 impl FromConfig for Settings {
     fn from_config(c: &mut weir_sdk::Config) -> Result<Settings, ConfigError> {
-        let agents: List<String> = c.get_or(
-            "bot_agents",
-            "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/",
-        )?;
         Ok(Settings {
             actions: c.get_or("actions", "click,save,closeup")?,
-            bot_agents: Markers::new(&agents),
+            bot_agents: c.get_or(
+                "bot_agents",
+                "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/",
+            )?,
             bot_flag: c.get_or("bot_flag", "is_bot")?,
             required: c.get_or("required", "event_id,ts,user_id,pin_id,action")?,
         })
-    }
-}
-
-/// Substrings searched for in one pass over the text, ignoring ASCII case:
-/// only positions whose byte starts some marker (in either case) are compared.
-/// The text is read eight bytes per loop turn: a guest pays its loop overhead
-/// (and its epoch check) once per eight bytes.
-pub struct Markers {
-    markers: Vec<Vec<u8>>,
-    starts: [bool; 256],
-}
-
-impl Markers {
-    pub fn new(markers: &[String]) -> Markers {
-        let markers: Vec<Vec<u8>> = markers
-            .iter()
-            .filter(|m| !m.is_empty())
-            .map(|m| m.to_ascii_lowercase().into_bytes())
-            .collect();
-        let mut starts = [false; 256];
-        for m in &markers {
-            starts[usize::from(m[0])] = true;
-            starts[usize::from(m[0].to_ascii_uppercase())] = true;
-        }
-        Markers { markers, starts }
-    }
-
-    /// Whether `text` contains any marker.
-    pub fn found_in(&self, text: &[u8]) -> bool {
-        let at = |i: usize| {
-            self.starts[usize::from(text[i])]
-                && self.markers.iter().any(|m| {
-                    text.get(i..i + m.len())
-                        .is_some_and(|w| w.eq_ignore_ascii_case(m))
-                })
-        };
-        let mut chunks = text.chunks_exact(8);
-        let mut start = 0;
-        for chunk in chunks.by_ref() {
-            let chunk: &[u8; 8] = chunk.try_into().expect("eight bytes");
-            let any = chunk
-                .iter()
-                .fold(false, |any, &c| any | self.starts[usize::from(c)]);
-            if any && (start..start + 8).any(at) {
-                return true;
-            }
-            start += 8;
-        }
-        (start..text.len()).any(at)
     }
 }
 
@@ -125,25 +76,6 @@ mod tests {
         format!(
             r#"{{"event_id":"e1","ts":1,"user_id":2,"pin_id":3,"action":"{action}","user_agent":"{agent}"}}"#
         )
-    }
-
-    #[test]
-    fn markers_are_found_at_any_position_in_any_case() {
-        let m = super::Markers::new(&["bot".into(), "Crawler".into()]);
-        for len in 0..40 {
-            let plain = "Mozilla/5.0 (Linux; Android 14) Chrome/1".repeat(2);
-            let plain = &plain[..len];
-            assert!(!m.found_in(plain.as_bytes()), "{plain:?}");
-            for at in 0..=len {
-                for marker in ["bot", "BoT", "crawler", "CRAWLER"] {
-                    let text = format!("{}{marker}{}", &plain[..at], &plain[at..]);
-                    assert!(m.found_in(text.as_bytes()), "{text:?}");
-                    // A marker cut short is not one.
-                    let cut = format!("{}{}", &plain[..at], &marker[..marker.len() - 1]);
-                    assert!(!m.found_in(cut.as_bytes()), "{cut:?}");
-                }
-            }
-        }
     }
 
     #[test]
