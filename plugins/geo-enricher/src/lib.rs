@@ -12,7 +12,7 @@
 //! ```
 
 use std::cell::RefCell;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use weir_sdk::{enricher, ConfigError, Event, Fields, FromConfig};
 
@@ -54,7 +54,7 @@ fn enrich(event: &Event, geo: &Geo, out: &mut Fields) {
     let mut reader = geo.reader.borrow_mut();
     let place = event
         .str("ip")
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .and_then(|ip| parse_ip(&ip))
         .and_then(|ip| reader.locate(ip))
         .unwrap_or_default();
     out.set("country", reader.text(place.country));
@@ -62,6 +62,40 @@ fn enrich(event: &Event, geo: &Geo, out: &mut Fields) {
     out.set("city", reader.text(place.city));
     out.set("latitude", place.latitude);
     out.set("longitude", place.longitude);
+}
+
+/// An address: dotted-quad IPv4 read in one pass over its bytes, anything
+/// else (IPv6) by the standard parser.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    match parse_v4(text.as_bytes()) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => text.parse().ok(),
+    }
+}
+
+/// Four decimal octets separated by dots, without leading zeros (as the
+/// standard parser requires); `None` for anything else.
+fn parse_v4(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let (mut part, mut value, mut digits) = (0, 0u32, 0);
+    for &c in text {
+        match c {
+            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && part < 3 => {
+                octets[part] = u8::try_from(value).ok()?;
+                (part, value, digits) = (part + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
@@ -106,6 +140,45 @@ mod tests {
             for f in ["country", "region", "city", "latitude", "longitude"] {
                 assert!(a.is_null(f), "{f} of {a:?}");
             }
+        }
+    }
+
+    /// The one-pass IPv4 reader agrees with the standard parser, on addresses
+    /// and on near misses.
+    #[test]
+    fn reads_addresses_as_the_standard_parser_does() {
+        let mut texts: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "0.10.100.0",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "",
+            "1.2.3.1000",
+            "::1",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "a.b.c.d",
+            "1.2.3.-4",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut x: u32 = 0x2545_f491;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            texts.push(std::net::Ipv4Addr::from(x).to_string());
+        }
+        for t in &texts {
+            assert_eq!(super::parse_ip(t), t.parse().ok(), "{t:?}");
         }
     }
 

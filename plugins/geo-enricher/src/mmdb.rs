@@ -7,6 +7,7 @@
 //! Format: <https://maxmind.github.io/MaxMind-DB/>.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 const METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
@@ -37,8 +38,40 @@ pub struct Reader {
     /// The node IPv4 addresses start from (after 96 zero bits in an IPv6 tree).
     ipv4_start: u32,
     ip_version: u16,
-    cache: HashMap<u32, Place>,
+    /// The node reached by the first 16 bits of each IPv4 address (or the
+    /// answer, when the tree ends sooner; `NONE` where a record lies beyond
+    /// the file): half of every IPv4 walk is one load.
+    ipv4_top: Vec<u32>,
+    cache: HashMap<u32, Place, BuildHasherDefault<OffsetHasher>>,
 }
+
+/// Hashes the cache's keys, offsets into the data section, with one
+/// multiplication: the file is the operator's, so the keys need no defence
+/// against chosen collisions (SipHash's purpose), and this is per event.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b) ^ (self.0 as u32));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        let h = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The table picks buckets by the low bits: fold the well-mixed high
+        // half into them.
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// An `ipv4_top` entry for a walk that left the file.
+const NONE: u32 = u32::MAX;
 
 impl Reader {
     /// Checks the file's metadata and tree; an error says what is wrong.
@@ -80,7 +113,8 @@ impl Reader {
             data: tree + 16,
             ipv4_start: 0,
             ip_version,
-            cache: HashMap::new(),
+            ipv4_top: vec![NONE; 1 << 16],
+            cache: HashMap::default(),
         };
         if ip_version == 6 {
             // IPv4 addresses sit under the first 96 zero bits (::/96).
@@ -88,7 +122,40 @@ impl Reader {
                 .walk(0, &[0; 12])
                 .ok_or("the search tree points beyond the file")?;
         }
+        let mut top = std::mem::take(&mut r.ipv4_top);
+        r.fill_top(&mut top, r.ipv4_start, 0, 0);
+        r.ipv4_top = top;
         Ok(r)
+    }
+
+    /// Fills the entries of `top` under the `depth`-bit prefix `prefix`,
+    /// whose node is `node`: one visit per node of the tree's first 16 levels.
+    fn fill_top(&self, top: &mut [u32], node: u32, depth: u32, prefix: usize) {
+        if depth == 16 || node >= self.node_count {
+            let span = 1 << (16 - depth);
+            top[prefix * span..(prefix + 1) * span].fill(node);
+            return;
+        }
+        for bit in 0..2 {
+            let at = prefix * 2 + bit;
+            match self.record(node, bit) {
+                Some(child) => self.fill_top(top, child, depth + 1, at),
+                None => {
+                    let span = 1 << (16 - depth - 1);
+                    top[at * span..(at + 1) * span].fill(NONE);
+                }
+            }
+        }
+    }
+
+    /// Record `bit` (0: left, 1: right) of node `n`.
+    fn record(&self, n: u32, bit: usize) -> Option<u32> {
+        let (b, n) = (&self.bytes[..], n as usize);
+        match self.record_size {
+            24 => record24(b, n, bit),
+            28 => record28(b, n, bit),
+            _ => record32(b, n, bit),
+        }
     }
 
     /// Follows the bits of `addr` (big-endian bytes) down the search tree from
@@ -99,22 +166,9 @@ impl Reader {
     fn walk(&self, node: u32, addr: &[u8]) -> Option<u32> {
         let b = &self.bytes[..];
         match self.record_size {
-            24 => self.descend(node, addr, |n, bit| {
-                let r = b.get(n * 6 + bit * 3..n * 6 + bit * 3 + 3)?;
-                Some(u32::from_be_bytes([0, r[0], r[1], r[2]]))
-            }),
-            28 => self.descend(node, addr, |n, bit| {
-                let r = b.get(n * 7..n * 7 + 7)?;
-                Some(if bit == 0 {
-                    (u32::from(r[3] & 0xF0) << 20) | u32::from_be_bytes([0, r[0], r[1], r[2]])
-                } else {
-                    (u32::from(r[3] & 0x0F) << 24) | u32::from_be_bytes([0, r[4], r[5], r[6]])
-                })
-            }),
-            _ => self.descend(node, addr, |n, bit| {
-                let r = b.get(n * 8 + bit * 4..n * 8 + bit * 4 + 4)?;
-                Some(u32::from_be_bytes([r[0], r[1], r[2], r[3]]))
-            }),
+            24 => self.descend(node, addr, |n, bit| record24(b, n, bit)),
+            28 => self.descend(node, addr, |n, bit| record28(b, n, bit)),
+            _ => self.descend(node, addr, |n, bit| record32(b, n, bit)),
         }
     }
 
@@ -139,7 +193,14 @@ impl Reader {
     /// The place of `ip`, or `None` when the database has no record for it.
     pub fn locate(&mut self, ip: IpAddr) -> Option<Place> {
         let node = match ip {
-            IpAddr::V4(v4) => self.walk(self.ipv4_start, &v4.octets())?,
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                let top = self.ipv4_top[usize::from(u16::from_be_bytes([a, b]))];
+                if top == NONE {
+                    return None;
+                }
+                self.walk(top, &[c, d])?
+            }
             IpAddr::V6(_) if self.ip_version == 4 => return None,
             IpAddr::V6(v6) => self.walk(0, &v6.octets())?,
         };
@@ -165,8 +226,34 @@ impl Reader {
     /// The text of a span of a [`Place`].
     pub fn text(&self, span: Option<Span>) -> Option<&str> {
         let (s, e) = span?;
-        std::str::from_utf8(self.bytes.get(s as usize..e as usize)?).ok()
+        weir_sdk::text::utf8(self.bytes.get(s as usize..e as usize)?)
     }
+}
+
+/// Record `bit` of node `n` in a tree of 24-bit records.
+#[inline(always)]
+fn record24(b: &[u8], n: usize, bit: usize) -> Option<u32> {
+    let r = b.get(n * 6 + bit * 3..n * 6 + bit * 3 + 3)?;
+    Some(u32::from_be_bytes([0, r[0], r[1], r[2]]))
+}
+
+/// Record `bit` of node `n` in a tree of 28-bit records (the middle byte
+/// holds the high nibbles of both).
+#[inline(always)]
+fn record28(b: &[u8], n: usize, bit: usize) -> Option<u32> {
+    let r = b.get(n * 7..n * 7 + 7)?;
+    Some(if bit == 0 {
+        (u32::from(r[3] & 0xF0) << 20) | u32::from_be_bytes([0, r[0], r[1], r[2]])
+    } else {
+        (u32::from(r[3] & 0x0F) << 24) | u32::from_be_bytes([0, r[4], r[5], r[6]])
+    })
+}
+
+/// Record `bit` of node `n` in a tree of 32-bit records.
+#[inline(always)]
+fn record32(b: &[u8], n: usize, bit: usize) -> Option<u32> {
+    let r = b.get(n * 8 + bit * 4..n * 8 + bit * 4 + 4)?;
+    Some(u32::from_be_bytes([r[0], r[1], r[2], r[3]]))
 }
 
 /// Reads the data section (or the metadata, with its own base for pointers).
