@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
-use crate::json;
+use crate::json::{self, Member};
 
 /// Members of a payload remembered after its first scan; a payload with more
 /// falls back to scanning per getter.
@@ -17,50 +17,6 @@ struct Index {
     state: Cell<u8>,
     len: Cell<u8>,
     members: [Cell<Member>; INDEXED],
-}
-
-/// One member of an indexed payload: its name's first eight bytes and length
-/// (so that most lookups compare two integers and no bytes), and where its
-/// name and value are.
-#[derive(Debug, Clone, Copy, Default)]
-struct Member {
-    prefix: u64,
-    name: (u32, u32),
-    value: (u32, u32),
-}
-
-/// The first eight bytes of `name` (zeros after its end), little-endian,
-/// read without a loop: two overlapping loads for a short name.
-#[inline]
-fn prefix(name: &[u8]) -> u64 {
-    let n = name.len();
-    if let Some(eight) = name.get(..8) {
-        u64::from_le_bytes(eight.try_into().expect("eight bytes"))
-    } else if n >= 4 {
-        let lo = u32::from_le_bytes(name[..4].try_into().expect("four bytes"));
-        let hi = u32::from_le_bytes(name[n - 4..].try_into().expect("four bytes"));
-        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
-    } else if n >= 2 {
-        let lo = u16::from_le_bytes(name[..2].try_into().expect("two bytes"));
-        let hi = u16::from_le_bytes(name[n - 2..].try_into().expect("two bytes"));
-        u64::from(lo) | (u64::from(hi) << (8 * (n - 2)))
-    } else {
-        name.first().map_or(0, |&c| u64::from(c))
-    }
-}
-
-/// [`prefix`] of the name at `obj[start..end]`, reading eight bytes at once
-/// when the object extends that far (it nearly always does: the value follows).
-#[inline]
-fn prefix_at(obj: &[u8], start: usize, end: usize) -> u64 {
-    let len = end - start;
-    match obj.get(start..start + 8) {
-        Some(eight) if len < 8 => {
-            let word = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-            word & ((1u64 << (8 * len)) - 1)
-        }
-        _ => prefix(&obj[start..end]),
-    }
 }
 
 impl Index {
@@ -78,29 +34,28 @@ impl Index {
         }
     }
 
+    /// The first lookup's scan, kept out of line so that lookups inline small.
+    #[inline(never)]
+    fn build(&self, obj: &[u8]) {
+        match json::index(obj, &self.members) {
+            Some(n) => {
+                self.len.set(n as u8);
+                self.state.set(1);
+            }
+            None => self.state.set(2),
+        }
+    }
+
+    #[inline(always)]
     fn find<'a>(&self, obj: &'a [u8], name: &str) -> Option<&'a [u8]> {
         if self.state.get() == 0 {
-            let mut n = 0usize;
-            let complete = json::index(obj, |(ns, ne), value| {
-                if n == INDEXED {
-                    return false;
-                }
-                self.members[n].set(Member {
-                    prefix: prefix_at(obj, ns as usize, ne as usize),
-                    name: (ns, ne),
-                    value,
-                });
-                n += 1;
-                true
-            });
-            self.len.set(n as u8);
-            self.state.set(if complete { 1 } else { 2 });
+            self.build(obj);
         }
         if self.state.get() == 2 {
             return json::find(obj, name);
         }
         let name = name.as_bytes();
-        let key = prefix(name);
+        let key = json::prefix(name);
         let is = |i: usize| {
             let m = self.members[i].get();
             let (ns, ne) = (m.name.0 as usize, m.name.1 as usize);
@@ -175,6 +130,14 @@ impl<'a> Batch<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.payload_ends.is_empty()
+    }
+
+    /// The raw JSON of event `i`'s field `name`, as [`Event::raw`] reads it,
+    /// by one scan (for a single field, cheaper than an event's index).
+    pub fn raw(&self, i: usize, name: &str) -> Option<&'a [u8]> {
+        Object(item(self.fields, self.field_ends, i))
+            .raw(name)
+            .or_else(|| Object(item(self.payloads, self.payload_ends, i)).raw(name))
     }
 
     /// Event `i`, with no lookups prefetched.
@@ -270,6 +233,7 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// The raw JSON of field `name`: set by an earlier step, else the payload's.
+    #[inline(always)]
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
         self.fields
             .raw(name)
@@ -277,26 +241,31 @@ impl<'a> Event<'a> {
     }
 
     /// Field `name` if it is a string. `None` when absent, null or not a string.
+    #[inline(always)]
     pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
         self.raw(name).and_then(json::as_str)
     }
 
     /// Field `name` if it is an integer.
+    #[inline(always)]
     pub fn int(&self, name: &str) -> Option<i64> {
         self.raw(name).and_then(json::as_int)
     }
 
     /// Field `name` if it is a number.
+    #[inline(always)]
     pub fn float(&self, name: &str) -> Option<f64> {
         self.raw(name).and_then(json::as_float)
     }
 
     /// Field `name` if it is a boolean.
+    #[inline(always)]
     pub fn bool(&self, name: &str) -> Option<bool> {
         self.raw(name).and_then(json::as_bool)
     }
 
     /// Whether field `name` is present and not `null`.
+    #[inline(always)]
     pub fn has(&self, name: &str) -> bool {
         self.raw(name).is_some_and(|r| r != b"null")
     }
@@ -384,6 +353,9 @@ mod tests {
         assert_eq!(e.payload().int("a"), Some(1));
         assert!(!e.has("c"));
         assert_eq!(e.offset(), 0);
+        assert_eq!(batch.view().raw(0, "a"), Some(&b"2"[..]));
+        assert_eq!(batch.view().raw(0, "b"), Some(&b"\"x\""[..]));
+        assert_eq!(batch.view().raw(0, "c"), None);
     }
 
     #[test]

@@ -143,7 +143,9 @@ fn write_decimal(out: &mut Vec<u8>, x: f64) -> bool {
         return false;
     }
     for (k, &scale) in POW10.iter().enumerate() {
-        let m = (a * scale).round();
+        // Rounded half up by truncation (`a * scale + 0.5` < 2^52 is exact),
+        // which a guest does inline where `round` is a library call.
+        let m = ((a * scale + 0.5) as u64) as f64;
         // `m / scale` is the correctly rounded value of the decimal
         // m·10^-k, so equality means that decimal parses back to `a`; with
         // a < 1e9 and k <= 6, no other decimal of k places does.

@@ -48,47 +48,89 @@ pub fn find<'a>(obj: &'a [u8], key: &str) -> Option<&'a [u8]> {
     }
 }
 
-/// Calls `each(name, value)` with the byte ranges of every top-level member of
-/// `obj`, in order, while it returns true. False when `obj` is not a plain
-/// object of unescaped member names (the caller then falls back to [`find`]).
-pub fn index(obj: &[u8], mut each: impl FnMut((u32, u32), (u32, u32)) -> bool) -> bool {
+/// Where one top-level member of an object is, with its name's first eight
+/// bytes and length, so that a lookup compares integers and rarely bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Member {
+    pub prefix: u64,
+    pub name: (u32, u32),
+    pub value: (u32, u32),
+}
+
+/// Fills `members` with the top-level members of `obj`, in order; how many.
+/// `None` when `obj` is not a plain object of unescaped member names or has
+/// more members than `members` holds (the caller then falls back to [`find`]).
+pub fn index(obj: &[u8], members: &[std::cell::Cell<Member>]) -> Option<usize> {
     let mut at = skip_ws(obj, 0);
     if obj.get(at) != Some(&b'{') {
-        return false;
+        return None;
     }
-    at += 1;
+    at = skip_ws(obj, at + 1);
+    if obj.get(at) == Some(&b'}') {
+        return Some(0);
+    }
+    let mut n = 0;
     loop {
-        at = skip_ws(obj, at);
-        match obj.get(at) {
-            Some(b'}') => return true,
-            Some(b'"') => {}
-            _ => return false,
+        if obj.get(at) != Some(&b'"') {
+            return None;
         }
-        let Some((name, escaped, end)) = string_span(obj, at) else {
-            return false;
-        };
+        let (name, escaped, end) = string_span(obj, at)?;
         if escaped {
-            return false;
+            return None;
         }
         let name_start = at + 1;
         at = skip_ws(obj, end);
         if obj.get(at) != Some(&b':') {
-            return false;
+            return None;
         }
         at = skip_ws(obj, at + 1);
-        let Some(value_end) = value_end(obj, at) else {
-            return false;
-        };
-        let name_range = (name_start as u32, (name_start + name.len()) as u32);
-        if !each(name_range, (at as u32, value_end as u32)) {
-            return false;
-        }
+        let value_end = value_end(obj, at)?;
+        members.get(n)?.set(Member {
+            prefix: prefix_at(obj, name_start, name_start + name.len()),
+            name: (name_start as u32, (name_start + name.len()) as u32),
+            value: (at as u32, value_end as u32),
+        });
+        n += 1;
         at = skip_ws(obj, value_end);
         match obj.get(at) {
-            Some(b',') => at += 1,
-            Some(b'}') => return true,
-            _ => return false,
+            Some(b',') => at = skip_ws(obj, at + 1),
+            Some(b'}') => return Some(n),
+            _ => return None,
         }
+    }
+}
+
+/// The first eight bytes of `name` (zeros after its end), little-endian,
+/// read without a loop: two overlapping loads for a short name.
+#[inline]
+pub fn prefix(name: &[u8]) -> u64 {
+    let n = name.len();
+    if let Some(eight) = name.get(..8) {
+        u64::from_le_bytes(eight.try_into().expect("eight bytes"))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(name[..4].try_into().expect("four bytes"));
+        let hi = u32::from_le_bytes(name[n - 4..].try_into().expect("four bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes(name[..2].try_into().expect("two bytes"));
+        let hi = u16::from_le_bytes(name[n - 2..].try_into().expect("two bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 2)))
+    } else {
+        name.first().map_or(0, |&c| u64::from(c))
+    }
+}
+
+/// [`prefix`] of the name at `obj[start..end]`, reading eight bytes at once
+/// when the object extends that far (it nearly always does: the value follows).
+#[inline(always)]
+fn prefix_at(obj: &[u8], start: usize, end: usize) -> u64 {
+    let len = end - start;
+    match obj.get(start..start + 8) {
+        Some(eight) if len < 8 => {
+            let word = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+            word & ((1u64 << (8 * len)) - 1)
+        }
+        _ => prefix(&obj[start..end]),
     }
 }
 
@@ -186,6 +228,7 @@ fn container_end(b: &[u8], at: usize) -> Option<usize> {
 
 /// A raw value as text: the content of a JSON string, unescaped only if it
 /// holds an escape. `None` for anything but a string.
+#[inline]
 pub fn as_str(raw: &[u8]) -> Option<Cow<'_, str>> {
     let (content, escaped, end) = match raw.first() {
         Some(b'"') => string_span(raw, 0)?,
@@ -337,14 +380,19 @@ mod tests {
     #[test]
     fn indexes_every_member_or_declines() {
         let obj = br#"{"a":1, "b" : {"c":[1,"]"]}, "d":"x"}"#;
-        let mut seen = Vec::new();
-        assert!(index(obj, |n, v| {
-            seen.push((
-                String::from_utf8_lossy(&obj[n.0 as usize..n.1 as usize]).into_owned(),
-                String::from_utf8_lossy(&obj[v.0 as usize..v.1 as usize]).into_owned(),
-            ));
-            true
-        }));
+        let members: [std::cell::Cell<Member>; 4] = Default::default();
+        assert_eq!(index(obj, &members), Some(3));
+        let seen: Vec<(String, String)> = members[..3]
+            .iter()
+            .map(|m| {
+                let m = m.get();
+                let text = |(s, e): (u32, u32)| {
+                    String::from_utf8_lossy(&obj[s as usize..e as usize]).into_owned()
+                };
+                assert_eq!(m.prefix, prefix(text(m.name).as_bytes()));
+                (text(m.name), text(m.value))
+            })
+            .collect();
         assert_eq!(
             seen,
             [
@@ -353,8 +401,10 @@ mod tests {
                 ("d".into(), "\"x\"".into())
             ]
         );
-        assert!(!index(br#"{"\u0061":1}"#, |_, _| true));
-        assert!(!index(b"[1]", |_, _| true));
+        assert_eq!(index(b" { } ", &members), Some(0));
+        assert_eq!(index(br#"{"\u0061":1}"#, &members), None);
+        assert_eq!(index(b"[1]", &members), None);
+        assert_eq!(index(br#"{"a":1,"b":2}"#, &members[..1]), None);
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub fn prefetch(batch: &Batch, lookups: &[(&str, &str)]) -> Vec<Prefetched> {
                 keys.clear();
                 ends.clear();
                 for i in 0..n {
-                    let e = batch.event(i);
-                    if let Some(raw) = e.raw(field) {
+                    // One member wanted: a plain scan, no index to build.
+                    if let Some(raw) = batch.raw(i, field) {
                         match crate::json::as_str(raw) {
                             Some(s) => keys.extend_from_slice(s.as_bytes()),
                             None if raw != b"null" => keys.extend_from_slice(raw),

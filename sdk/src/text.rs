@@ -2,7 +2,7 @@
 //! per loop turn where the standard library's would read a byte or a word.
 
 use crate::config::FromValue;
-use crate::scan::{self, Block};
+use crate::scan::{self, Lanes, Pred};
 
 /// `bytes` as text, or `None` when they are not UTF-8. ASCII, which most text
 /// in events is, is recognised a block at a time; anything else gets the full
@@ -13,6 +13,7 @@ use crate::scan::{self, Block};
 /// assert_eq!(weir_sdk::text::utf8("Zürich".as_bytes()), Some("Zürich"));
 /// assert_eq!(weir_sdk::text::utf8(b"\xff"), None);
 /// ```
+#[inline]
 pub fn utf8(bytes: &[u8]) -> Option<&str> {
     if scan::is_ascii(bytes) {
         // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
@@ -90,27 +91,7 @@ impl Markers {
         let Some(f) = self.firsts else {
             return !self.markers.is_empty() && (0..text.len()).any(|i| self.at(text, i));
         };
-        let (blocks, tail) = scan::blocks(text);
-        for (at, block) in blocks {
-            let v = Block::load(block).folded();
-            let flags = v
-                .eq(f[0])
-                .or(v.eq(f[1]))
-                .or(v.eq(f[2]))
-                .or(v.eq(f[3]))
-                .or(v.eq(f[4]))
-                .or(v.eq(f[5]))
-                .or(v.eq(f[6]))
-                .or(v.eq(f[7]));
-            let mut lanes = flags.lanes();
-            while lanes != 0 {
-                if self.at(text, at + lanes.trailing_zeros() as usize) {
-                    return true;
-                }
-                lanes &= lanes - 1;
-            }
-        }
-        (text.len() - tail.len()..text.len()).any(|i| self.at(text, i))
+        scan::flagged(text, Firsts(f), |i| self.at(text, i))
     }
 
     /// Whether a marker starts at `text[i]`.
@@ -129,6 +110,26 @@ impl Markers {
             text.get(i..i + m.len())
                 .is_some_and(|w| w.eq_ignore_ascii_case(m))
         })
+    }
+}
+
+/// Bytes that may start a marker: any of eight, with `0x20` set.
+#[derive(Clone, Copy)]
+struct Firsts([u8; 8]);
+
+impl Pred for Firsts {
+    #[inline(always)]
+    fn flags<L: Lanes>(self, v: L) -> L {
+        let [a, b, c, d, e, f, g, h] = self.0;
+        let v = v.folded();
+        v.eq(a)
+            .or(v.eq(b))
+            .or(v.eq(c))
+            .or(v.eq(d))
+            .or(v.eq(e))
+            .or(v.eq(f))
+            .or(v.eq(g))
+            .or(v.eq(h))
     }
 }
 
