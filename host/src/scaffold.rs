@@ -86,8 +86,15 @@ pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyho
             .replace("{file}", &name.replace('-', "_")),
     )?;
     write(dir.join(".gitignore"), "/target\n/Cargo.lock\n".into())?;
+    // The same build flags as this repository's plugins: 128-bit SIMD, which
+    // the SDK's scans use (without it they fall back to 64-bit words).
+    std::fs::create_dir_all(dir.join(".cargo"))
+        .with_context(|| format!("creating {}", dir.join(".cargo").display()))?;
+    write(dir.join(".cargo/config.toml"), CARGO_CONFIG.into())?;
     Ok(())
 }
+
+const CARGO_CONFIG: &str = include_str!("../../.cargo/config.toml");
 
 const CARGO_TOML: &str = r#"[package]
 name = "{name}"
