@@ -291,6 +291,10 @@ pub struct Progress {
     pub dead_letters: AtomicU64,
 }
 
+/// Messages taken from librdkafka's queue at most between two rounds of
+/// housekeeping (about a millisecond's worth at full rate).
+const BURST: u64 = 256;
+
 /// The poll loop of one pipeline. Returns when `stop` is set and every batch read
 /// has been committed (or the database could not be reached and a second signal
 /// ended the process).
@@ -339,26 +343,41 @@ pub fn run(
         .get_or_create(&crate::metrics::pipeline(&settings.pipeline))
         .clone();
     crate::metrics::get().health.started(&settings.pipeline);
+    let mut now = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let timeout = source.next_deadline(max_wait);
-        let polled = consumer.poll(timeout);
-        source.apply_changes();
-        match polled {
-            None => {}
-            Some(Err(e)) => warn!(pipeline = %settings.pipeline, "kafka: {e}"),
-            Some(Ok(m)) => {
-                source.progress.consumed.fetch_add(1, Ordering::Relaxed);
-                consumed.inc();
-                source.push(
-                    m.partition(),
-                    m.offset(),
-                    m.timestamp().to_millis().unwrap_or(-1),
-                    m.key(),
-                    m.payload().unwrap_or_default(),
-                );
+        let mut polled = consumer.poll(source.next_deadline(max_wait, now));
+        // A burst: what librdkafka already holds is taken without waiting, and
+        // the housekeeping below (clocks, batch deadlines, hand-offs) runs once
+        // per burst rather than once per message.
+        let mut taken = 0u64;
+        loop {
+            source.apply_changes();
+            match polled {
+                None => break,
+                Some(Err(e)) => {
+                    warn!(pipeline = %settings.pipeline, "kafka: {e}");
+                    break;
+                }
+                Some(Ok(m)) => {
+                    taken += 1;
+                    source.push(
+                        m.partition(),
+                        m.offset(),
+                        m.timestamp().to_millis().unwrap_or(-1),
+                        m.key(),
+                        m.payload().unwrap_or_default(),
+                    );
+                }
             }
+            if taken == BURST {
+                break;
+            }
+            polled = consumer.poll(Duration::ZERO);
         }
-        source.flush_due(max_wait);
+        source.progress.consumed.fetch_add(taken, Ordering::Relaxed);
+        consumed.inc_by(taken);
+        now = Instant::now();
+        source.flush_due(max_wait, now);
         source.send_pending();
         source.drain_notes(&notes);
         source.check_fences();
@@ -490,11 +509,14 @@ impl Loop<'_> {
         part.pending.push_back(full);
     }
 
-    fn flush_due(&mut self, max_wait: Duration) {
+    fn flush_due(&mut self, max_wait: Duration, now: Instant) {
         let due: Vec<i32> = self
             .parts
             .iter()
-            .filter(|(_, p)| p.first_at.is_some_and(|t| t.elapsed() >= max_wait))
+            .filter(|(_, p)| {
+                p.first_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= max_wait)
+            })
             .map(|(k, _)| *k)
             .collect();
         for p in due {
@@ -502,11 +524,11 @@ impl Loop<'_> {
         }
     }
 
-    fn next_deadline(&self, max_wait: Duration) -> Duration {
+    fn next_deadline(&self, max_wait: Duration, now: Instant) -> Duration {
         let mut next = Duration::from_millis(100);
         for p in self.parts.values() {
             if let Some(t) = p.first_at {
-                next = next.min(max_wait.saturating_sub(t.elapsed()));
+                next = next.min(max_wait.saturating_sub(now.saturating_duration_since(t)));
             }
             if !p.pending.is_empty() {
                 next = next.min(Duration::from_millis(5));
