@@ -119,6 +119,36 @@ pub enum Cell<'a> {
 }
 
 /// Appends `n` as exactly `width` decimal digits.
+/// `v` in decimal, without the formatting machinery (it runs per value of
+/// every row): the digits are `buf[start..]`.
+fn decimal(v: i64) -> ([u8; 20], usize) {
+    let mut buf = [b'-'; 20];
+    let mut at = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The sign, already in place.
+    (buf, if v < 0 { at - 1 } else { at })
+}
+
+/// Appends `v` in decimal.
+pub fn push_int_bytes(out: &mut Vec<u8>, v: i64) {
+    let (buf, start) = decimal(v);
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// Appends `v` in decimal.
+pub fn push_int(out: &mut String, v: i64) {
+    let (buf, start) = decimal(v);
+    out.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
+}
+
 fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
     let start = out.len();
     out.resize(start + width, b'0');
@@ -164,12 +194,12 @@ impl Cell<'_> {
         use std::io::Write as _;
         match self {
             Cell::Null => out.extend_from_slice(b"\\N"),
-            Cell::Int(i) => {
-                let _ = match i64::try_from(*i) {
-                    Ok(small) => write!(out, "{small}"),
-                    Err(_) => write!(out, "{i}"),
-                };
-            }
+            Cell::Int(i) => match i64::try_from(*i) {
+                Ok(small) => push_int_bytes(out, small),
+                Err(_) => {
+                    let _ = write!(out, "{i}");
+                }
+            },
             Cell::Float(f) => {
                 let _ = write!(out, "{f:?}");
             }
@@ -530,6 +560,18 @@ impl<'de, 's> Visitor<'de> for SlotSeed<'s, 'de> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for v in [0, 5, -5, 10, -10, 1_764_000_000_000, i64::MAX, i64::MIN] {
+            let mut text = String::new();
+            super::push_int(&mut text, v);
+            assert_eq!(text, v.to_string());
+            let mut bytes = Vec::new();
+            super::push_int_bytes(&mut bytes, v);
+            assert_eq!(bytes, v.to_string().as_bytes());
+        }
+    }
+
     use super::*;
 
     fn raw(s: &str) -> &str {

@@ -350,6 +350,38 @@ pub fn encode(
     let mut slots = Vec::with_capacity(plan.decoder.names().len());
     let mut scratch = String::new();
     let mut sql = String::new();
+    // Columns whose value is the batch's, not the event's (topic, partition,
+    // ingestion time, chain): converted and encoded once per batch.
+    let constant: Vec<Option<Result<Vec<u8>, CellError>>> = plan
+        .columns
+        .iter()
+        .map(|col| {
+            let mut text = String::new();
+            match col.source {
+                ColumnSource::Topic => json_string(&mut text, ctx.topic),
+                ColumnSource::Partition => {
+                    crate::convert::push_int(&mut text, batch.partition.into())
+                }
+                ColumnSource::IngestedAt => crate::convert::push_int(&mut text, ctx.ingested_ms),
+                ColumnSource::Chain => json_string(&mut text, chain.map_or("", |c| c.version)),
+                _ => return None,
+            }
+            Some(
+                convert(Some(&text), &col.ty, col.nullable).map(|cell| match ctx.format {
+                    RowFormat::Tsv => {
+                        let mut bytes = Vec::new();
+                        cell.push_tsv(&mut bytes);
+                        bytes
+                    }
+                    RowFormat::Sql => {
+                        let mut literal = String::new();
+                        cell.push_sql(&mut literal);
+                        literal.into_bytes()
+                    }
+                }),
+            )
+        })
+        .collect();
     let mut oversized = batch.oversized.iter().peekable();
     for i in start..batch.len() {
         while oversized.next_if(|o| o.index < i).is_some() {}
@@ -396,6 +428,23 @@ pub fn encode(
         }
         let mut failed = None;
         for (n, col) in plan.columns.iter().enumerate() {
+            if n > 0 {
+                match ctx.format {
+                    RowFormat::Tsv => out.rows.push(b'\t'),
+                    RowFormat::Sql => out.rows.extend_from_slice(b", "),
+                }
+            }
+            match &constant[n] {
+                Some(Ok(bytes)) => {
+                    out.rows.extend_from_slice(bytes);
+                    continue;
+                }
+                Some(Err(e)) => {
+                    failed = Some((col, e.clone()));
+                    break;
+                }
+                None => {}
+            }
             scratch.clear();
             let raw: Option<&str> = match col.source {
                 ColumnSource::Field(slot) => {
@@ -407,34 +456,22 @@ pub fn encode(
                         None => slots[slot].map(|r| r.get()),
                     }
                 }
-                ColumnSource::Topic => {
-                    json_string(&mut scratch, ctx.topic);
-                    Some(&scratch)
-                }
-                ColumnSource::Partition => {
-                    let _ = write!(scratch, "{}", batch.partition);
-                    Some(&scratch)
-                }
                 ColumnSource::Offset => {
-                    let _ = write!(scratch, "{}", batch.offsets[i]);
+                    crate::convert::push_int(&mut scratch, batch.offsets[i]);
                     Some(&scratch)
                 }
                 ColumnSource::Timestamp => (batch.timestamps[i] >= 0).then(|| {
-                    let _ = write!(scratch, "{}", batch.timestamps[i]);
+                    crate::convert::push_int(&mut scratch, batch.timestamps[i]);
                     scratch.as_str()
                 }),
                 ColumnSource::Key => batch.key(i).map(|k| {
                     json_string(&mut scratch, &String::from_utf8_lossy(k));
                     scratch.as_str()
                 }),
-                ColumnSource::IngestedAt => {
-                    let _ = write!(scratch, "{}", ctx.ingested_ms);
-                    Some(&scratch)
-                }
-                ColumnSource::Chain => {
-                    json_string(&mut scratch, chain.map_or("", |c| c.version));
-                    Some(&scratch)
-                }
+                ColumnSource::Topic
+                | ColumnSource::Partition
+                | ColumnSource::IngestedAt
+                | ColumnSource::Chain => unreachable!("converted once per batch above"),
             };
             let cell = match convert(raw, &col.ty, col.nullable) {
                 Ok(c) => c,
@@ -443,12 +480,6 @@ pub fn encode(
                     break;
                 }
             };
-            if n > 0 {
-                match ctx.format {
-                    RowFormat::Tsv => out.rows.push(b'\t'),
-                    RowFormat::Sql => out.rows.extend_from_slice(b", "),
-                }
-            }
             match ctx.format {
                 RowFormat::Tsv => cell.push_tsv(&mut out.rows),
                 RowFormat::Sql => {
@@ -760,9 +791,13 @@ impl Writer {
             let encode_started = std::time::Instant::now();
             let mut enc = std::mem::take(&mut self.enc);
             let ctx = self.context(format);
-            encode(
-                &self.plan, batch, start, ctx, &refused, chain_view, &mut enc,
-            );
+            // Milliseconds of CPU: off the runtime's worker, so that the other
+            // writers' connections keep streaming their rows meanwhile.
+            tokio::task::block_in_place(|| {
+                encode(
+                    &self.plan, batch, start, ctx, &refused, chain_view, &mut enc,
+                )
+            });
             let encoded_in = encode_started.elapsed();
             let totals = Totals {
                 rows: enc.row_ends.len() as u64,
