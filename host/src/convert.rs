@@ -118,37 +118,18 @@ pub enum Cell<'a> {
     Date(NaiveDate),
 }
 
-/// Appends `n` as exactly `width` decimal digits.
-/// `v` in decimal, without the formatting machinery (it runs per value of
-/// every row): the digits are `buf[start..]`.
-fn decimal(v: i64) -> ([u8; 20], usize) {
-    let mut buf = [b'-'; 20];
-    let mut at = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // The sign, already in place.
-    (buf, if v < 0 { at - 1 } else { at })
-}
-
-/// Appends `v` in decimal.
+/// Appends `v` in decimal, without the formatting machinery (it runs per
+/// value of every row).
 pub fn push_int_bytes(out: &mut Vec<u8>, v: i64) {
-    let (buf, start) = decimal(v);
-    out.extend_from_slice(&buf[start..]);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends `v` in decimal.
 pub fn push_int(out: &mut String, v: i64) {
-    let (buf, start) = decimal(v);
-    out.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
+/// Appends `n` as exactly `width` decimal digits.
 fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
     let start = out.len();
     out.resize(start + width, b'0');

@@ -114,19 +114,9 @@ macro_rules! int_field {
 }
 int_field!(i8, i16, i32, i64, u8, u16, u32, u64);
 
-/// Appends `n` in decimal.
-fn write_digits(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[at..]);
+/// Appends `n` in decimal (two digits per loop turn).
+fn write_digits(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Powers of ten that `f64` holds exactly, for up to six decimals.
