@@ -541,19 +541,19 @@ impl<'de, 's> Visitor<'de> for SlotSeed<'s, 'de> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn integers_are_written_as_display_writes_them() {
         for v in [0, 5, -5, 10, -10, 1_764_000_000_000, i64::MAX, i64::MIN] {
             let mut text = String::new();
-            super::push_int(&mut text, v);
+            push_int(&mut text, v);
             assert_eq!(text, v.to_string());
             let mut bytes = Vec::new();
-            super::push_int_bytes(&mut bytes, v);
+            push_int_bytes(&mut bytes, v);
             assert_eq!(bytes, v.to_string().as_bytes());
         }
     }
-
-    use super::*;
 
     fn raw(s: &str) -> &str {
         serde_json::from_str::<&RawValue>(s).unwrap().get()

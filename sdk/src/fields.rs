@@ -103,21 +103,12 @@ macro_rules! int_field {
     ($($t:ty),*) => {$(
         impl IntoField for $t {
             fn write_json(self, out: &mut Vec<u8>) {
-                #[allow(unused_comparisons)]
-                if self < 0 {
-                    out.push(b'-');
-                }
-                write_digits(out, (self as i128).unsigned_abs() as u64);
+                out.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
             }
         }
     )*};
 }
 int_field!(i8, i16, i32, i64, u8, u16, u32, u64);
-
-/// Appends `n` in decimal (two digits per loop turn).
-fn write_digits(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
 
 /// Powers of ten that `f64` holds exactly, for up to six decimals.
 const POW10: [f64; 7] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
@@ -144,17 +135,14 @@ fn write_decimal(out: &mut Vec<u8>, x: f64) -> bool {
                 out.push(b'-');
             }
             let (m, scale) = (m as u64, scale as u64);
-            write_digits(out, m / scale);
+            let mut digits = itoa::Buffer::new();
+            out.extend_from_slice(digits.format(m / scale).as_bytes());
             if k > 0 {
+                // The fraction as exactly k digits, leading zeros included.
+                let fraction = digits.format(m % scale);
                 out.push(b'.');
-                let fraction = m % scale;
-                // Leading zeros of the fraction.
-                let mut pad = scale / 10;
-                while pad > fraction.max(1) && pad > 1 {
-                    out.push(b'0');
-                    pad /= 10;
-                }
-                write_digits(out, fraction);
+                out.extend(std::iter::repeat_n(b'0', k - fraction.len()));
+                out.extend_from_slice(fraction.as_bytes());
             }
             return true;
         }

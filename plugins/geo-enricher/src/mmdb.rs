@@ -113,7 +113,7 @@ impl Reader {
             data: tree + 16,
             ipv4_start: 0,
             ip_version,
-            ipv4_top: vec![NONE; 1 << 16],
+            ipv4_top: Vec::new(),
             cache: HashMap::default(),
         };
         if ip_version == 6 {
@@ -122,7 +122,7 @@ impl Reader {
                 .walk(0, &[0; 12])
                 .ok_or("the search tree points beyond the file")?;
         }
-        let mut top = std::mem::take(&mut r.ipv4_top);
+        let mut top = vec![NONE; 1 << 16];
         r.fill_top(&mut top, r.ipv4_start, 0, 0);
         r.ipv4_top = top;
         Ok(r)
