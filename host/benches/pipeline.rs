@@ -39,7 +39,7 @@ use weir::config::Config;
 use weir::sink::{encode, insert_rows, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
 
 mod common;
-use common::{arg, gen, root, services, BROKERS, SERVER};
+use common::{arg, gen, root, services, Cpu, BROKERS, SERVER};
 
 const BATCH: usize = 5000;
 
@@ -172,10 +172,11 @@ fn main() -> anyhow::Result<()> {
     );
 
     // Raw LOAD DATA of the same rows.
-    let raw_rate = rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Tsv))?;
-    let insert_rate = rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Sql))?;
+    let (raw_rate, raw_cpu) =
+        rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Tsv))?;
+    let (insert_rate, _) = rt.block_on(raw_load(&config, &url, &topic, events, RowFormat::Sql))?;
     println!(
-        "raw LOAD DATA: {raw_rate:.0} rows/s (batches of {BATCH}, one transaction each, {} connections)",
+        "raw LOAD DATA: {raw_rate:.0} rows/s (batches of {BATCH}, one transaction each, {} connections); {raw_cpu}",
         config.pipelines[0].writers
     );
     println!(
@@ -201,12 +202,12 @@ fn main() -> anyhow::Result<()> {
     };
     // Starts `weir run` on `config` and waits until `events` are accounted
     // for: (events/s from process start, steady events/s between 10% and 90%,
-    // max RSS in KiB, the process).
+    // max RSS in KiB, the process, where the CPU went).
     let drain = |config: &Path,
                  log: &str,
                  accounted: &dyn Fn() -> u64,
                  events: u64|
-     -> anyhow::Result<(f64, f64, u64, Child)> {
+     -> anyhow::Result<(f64, f64, u64, Child, String)> {
         let weir = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "-c"])
             .arg(config)
@@ -214,6 +215,7 @@ fn main() -> anyhow::Result<()> {
             .stderr(std::fs::File::create(dir.join(log))?)
             .spawn()?;
         let start = Instant::now();
+        let cpu = Cpu::now(Some(weir.id()));
         let (mut t10, mut t90) = (None, None);
         let mut rss_max = 0;
         loop {
@@ -235,11 +237,12 @@ fn main() -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let wall = start.elapsed().as_secs_f64();
+        let used = cpu.report(&Cpu::now(Some(weir.id())), events, Some("weir"));
         let (a, b) = (t10.unwrap(), t90.unwrap());
         let steady = (b.1 - a.1) as f64 / (b.0 - a.0).as_secs_f64();
-        Ok((events as f64 / wall, steady, rss_max, weir))
+        Ok((events as f64 / wall, steady, rss_max, weir, used))
     };
-    let (from_start, steady, rss_max, mut weir) = drain(
+    let (from_start, steady, rss_max, mut weir, weir_cpu) = drain(
         &config_path,
         "weir.log",
         &|| accounted(&pool, "bench"),
@@ -248,7 +251,7 @@ fn main() -> anyhow::Result<()> {
     let wall = events as f64 / from_start;
     println!(
         "weir run (empty chain): {events} events in {wall:.2} s from process start = {:.0} events/s; \
-         steady (10%..90%) {steady:.0} events/s; RSS max {} MiB",
+         steady (10%..90%) {steady:.0} events/s; RSS max {} MiB; {weir_cpu}",
         events as f64 / wall,
         rss_max / 1024
     );
@@ -284,7 +287,7 @@ fn main() -> anyhow::Result<()> {
         .args(["-TERM", &weir.id().to_string()])
         .status()?;
     weir.wait()?;
-    let (scraped_start, scraped_steady, _, mut scraped) = drain(
+    let (scraped_start, scraped_steady, _, mut scraped, _) = drain(
         &scraped_path,
         "weir-scraped.log",
         &|| accounted(&pool, "bench_scraped"),
@@ -315,7 +318,7 @@ fn main() -> anyhow::Result<()> {
         .args(["-TERM", &weir.id().to_string()])
         .status()?;
     weir.wait()?;
-    let (chain_start, chain_steady, chain_rss, mut chain) = drain(
+    let (chain_start, chain_steady, chain_rss, mut chain, chain_cpu) = drain(
         &chain_path,
         "weir-chain.log",
         &|| accounted(&pool, "bench_chain"),
@@ -323,7 +326,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     println!(
         "weir run (Pinterest chain: filter, geo, category): {events} events at {chain_start:.0} events/s \
-         from process start, steady {chain_steady:.0} events/s; RSS max {} MiB",
+         from process start, steady {chain_steady:.0} events/s; RSS max {} MiB; {chain_cpu}",
         chain_rss / 1024
     );
     println!(
@@ -446,7 +449,7 @@ async fn raw_load(
     topic: &str,
     events: u64,
     format: RowFormat,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, String)> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .set("group.id", "weir-bench-raw")
@@ -512,6 +515,7 @@ async fn raw_load(
     for (i, enc) in encoded.into_iter().enumerate() {
         shares[i % writers].push(enc);
     }
+    let cpu = Cpu::now(None);
     let t = Instant::now();
     let mut tasks = Vec::new();
     for share in shares {
@@ -533,8 +537,9 @@ async fn raw_load(
         task.await??;
     }
     let rate = rows as f64 / t.elapsed().as_secs_f64();
+    let used = cpu.report(&Cpu::now(None), rows as u64, None);
     pool.disconnect().await?;
-    Ok(rate)
+    Ok((rate, used))
 }
 
 fn num_cpus() -> usize {

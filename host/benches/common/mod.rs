@@ -69,3 +69,81 @@ pub async fn fresh_database(db: &str, copies: &[&str], extra: &[String]) -> anyh
     c.disconnect().await?;
     Ok(())
 }
+
+/// CPU time used so far, in clock ticks: the whole machine (busy and all),
+/// the database server, the broker and optionally one more process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    pub busy: u64,
+    pub total: u64,
+    pub database: u64,
+    pub broker: u64,
+    pub process: u64,
+}
+
+/// utime + stime of `pid`, in ticks.
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which may hold spaces: state is field 3,
+    // utime and stime fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum()
+}
+
+fn pid_of(pattern: &[&str]) -> Option<u32> {
+    let out = Command::new("pgrep").args(pattern).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl Cpu {
+    /// A snapshot now; `process` is read from `pid` when given.
+    pub fn now(pid: Option<u32>) -> Cpu {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let line: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let total: u64 = line.iter().take(8).sum();
+        let idle = line.get(3).copied().unwrap_or(0) + line.get(4).copied().unwrap_or(0);
+        Cpu {
+            busy: total - idle,
+            total,
+            database: pid_of(&["-x", "mariadbd"]).map_or(0, process_ticks),
+            broker: pid_of(&["-f", "kafka.Kafka"]).map_or(0, process_ticks),
+            process: pid.map_or(0, process_ticks),
+        }
+    }
+
+    /// What was used between `self` and `later`, per item of `items`:
+    /// "machine busy N%, database X µs, broker Y µs[, weir Z µs] CPU per row".
+    pub fn report(&self, later: &Cpu, items: u64, process: Option<&str>) -> String {
+        let ticks = 1e6 / 100.0 / items.max(1) as f64; // µs per tick per item (USER_HZ = 100)
+        let mut s = format!(
+            "machine busy {:.0}%; CPU per row: database {:.2} µs, broker {:.2} µs",
+            100.0 * (later.busy - self.busy) as f64 / (later.total - self.total).max(1) as f64,
+            (later.database - self.database) as f64 * ticks,
+            (later.broker - self.broker) as f64 * ticks,
+        );
+        if let Some(name) = process {
+            s += &format!(
+                ", {name} {:.2} µs",
+                (later.process - self.process) as f64 * ticks
+            );
+        }
+        s
+    }
+}
