@@ -385,8 +385,11 @@ fn type_err(expected: &'static str, text: &str, kind: JsonKind) -> CellError {
 
 fn as_text(text: &str, kind: JsonKind) -> Result<Cow<'_, str>, CellError> {
     match kind {
-        JsonKind::String => serde_json::from_str::<Cow<'_, str>>(text)
-            .map_err(|e| CellError::Invalid(format!("bad string: {e}"))),
+        JsonKind::String => match crate::scan::plain_string(text) {
+            Some(plain) => Ok(Cow::Borrowed(plain)),
+            None => serde_json::from_str::<Cow<'_, str>>(text)
+                .map_err(|e| CellError::Invalid(format!("bad string: {e}"))),
+        },
         JsonKind::Array | JsonKind::Object => compact_json(text, kind),
         _ => Ok(Cow::Borrowed(text.trim())),
     }
@@ -480,11 +483,35 @@ impl Decoder {
         &self.names
     }
 
-    /// Scans `payload`; `slots[i]` receives field `names[i]`, or `None`.
+    /// Scans `payload`; `slots[i]` receives the raw JSON text of field
+    /// `names[i]`, or `None`.
     pub fn decode<'a>(
         &self,
         payload: &'a [u8],
-        slots: &mut Vec<Option<&'a RawValue>>,
+        slots: &mut Vec<Option<&'a str>>,
+    ) -> Result<(), DecodeError> {
+        slots.clear();
+        slots.resize(self.names.len(), None);
+        // The fast path takes what it is sure of; serde_json decides the rest.
+        if let Ok(text) = std::str::from_utf8(payload) {
+            let names = &self.names;
+            let fast = crate::scan::object(text, |name, value| {
+                if let Some(i) = names.iter().position(|n| n == name) {
+                    slots[i] = Some(value);
+                }
+            });
+            if fast.is_some() {
+                return Ok(());
+            }
+        }
+        self.decode_serde(payload, slots)
+    }
+
+    /// The slow path: serde_json decides, with its error messages.
+    fn decode_serde<'a>(
+        &self,
+        payload: &'a [u8],
+        slots: &mut Vec<Option<&'a str>>,
     ) -> Result<(), DecodeError> {
         slots.clear();
         slots.resize(self.names.len(), None);
@@ -511,7 +538,7 @@ impl Decoder {
 
 struct SlotSeed<'s, 'a> {
     names: &'s [String],
-    slots: &'s mut Vec<Option<&'a RawValue>>,
+    slots: &'s mut Vec<Option<&'a str>>,
 }
 
 impl<'de, 's> DeserializeSeed<'de> for SlotSeed<'s, 'de> {
@@ -529,7 +556,7 @@ impl<'de, 's> Visitor<'de> for SlotSeed<'s, 'de> {
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match self.names.iter().position(|n| *n == key) {
-                Some(i) => self.slots[i] = Some(map.next_value::<&'de RawValue>()?),
+                Some(i) => self.slots[i] = Some(map.next_value::<&'de RawValue>()?.get()),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -664,8 +691,8 @@ mod tests {
         let mut slots = Vec::new();
         dec.decode(br#"{"a": 1, "b": {"x": [1]}, "c": "z"}"#, &mut slots)
             .unwrap();
-        assert_eq!(slots[0].unwrap().get(), "1");
-        assert_eq!(slots[1].unwrap().get(), "\"z\"");
+        assert_eq!(slots[0], Some("1"));
+        assert_eq!(slots[1], Some("\"z\""));
         assert_eq!(
             dec.decode(b"[1,2]", &mut slots),
             Err(DecodeError::NotAnObject(JsonKind::Array))
@@ -680,6 +707,91 @@ mod tests {
             dec.decode(br#"{"a":1} x"#, &mut slots),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    /// The fast path may leave an event to serde_json, but whatever it accepts,
+    /// serde_json accepts with the same fields: checked on the generator's events
+    /// (good and bad) and on truncations, byte swaps and insertions of them.
+    #[test]
+    fn fast_path_agrees_with_serde_json() {
+        use clap::Parser as _;
+        use rand::{Rng as _, SeedableRng as _};
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: crate::gen::GenArgs,
+        }
+        let cli = Cli::parse_from([
+            "gen",
+            "--malformed",
+            "0.1",
+            "--non-object",
+            "0.05",
+            "--ill-typed",
+            "0.1",
+            "--oversized",
+            "0.01",
+            "--oversized-bytes",
+            "3000",
+        ]);
+        let mut generator = crate::gen::Generator::new(&cli.args, vec![(0x5102_4500, 24)]).unwrap();
+        let names = [
+            "event_id",
+            "ts",
+            "user_id",
+            "pin_id",
+            "action",
+            "app",
+            "ip",
+            "user_agent",
+            "absent",
+        ];
+        let dec = Decoder::new(names.iter().map(|n| n.to_string()).collect());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        const BYTES: &[u8] = b"\"\\{}[],: \t0-.eEu1x\n\x01\xff\xc3";
+        let (mut checked, mut fast) = (0, 0);
+        let mut buf = String::new();
+        for _ in 0..20_000 {
+            let (_, kind) = generator.next_event(1_764_000_000_000, &mut buf);
+            let event = buf.as_bytes().to_vec();
+            let mut variants = vec![event.clone()];
+            for _ in 0..6 {
+                let mut v = event.clone();
+                let at = rng.random_range(0..v.len());
+                match rng.random_range(0..3) {
+                    0 => v.truncate(at),
+                    1 => v[at] = BYTES[rng.random_range(0..BYTES.len())],
+                    _ => v.insert(at, BYTES[rng.random_range(0..BYTES.len())]),
+                }
+                variants.push(v);
+            }
+            for (n, v) in variants.iter().enumerate() {
+                let (mut fast_slots, mut serde_slots) = (Vec::new(), Vec::new());
+                let slow = dec.decode_serde(v, &mut serde_slots);
+                let result = dec.decode(v, &mut fast_slots);
+                checked += 1;
+                let took_fast = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| crate::scan::object(t, |_, _| ()))
+                    .is_some();
+                if took_fast {
+                    fast += 1;
+                    let text = String::from_utf8_lossy(v);
+                    assert_eq!(
+                        slow,
+                        Ok(()),
+                        "fast path accepted what serde_json refuses: {text}"
+                    );
+                    assert_eq!(fast_slots, serde_slots, "{text}");
+                } else {
+                    assert_eq!(result, slow);
+                }
+                if n == 0 && matches!(kind, crate::gen::Kind::Good | crate::gen::Kind::Bot) {
+                    assert!(took_fast, "a well-formed event missed the fast path: {buf}");
+                }
+            }
+        }
+        assert!(fast > checked / 3, "{fast} of {checked} took the fast path");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod plugin;
 pub mod reload;
 pub mod replay;
 pub mod scaffold;
+pub mod scan;
 pub mod sink;
 pub mod source;
 pub mod sql;

@@ -453,7 +453,7 @@ pub fn encode(
                             let _ = write!(scratch, "{v}");
                             Some(scratch.as_str())
                         }
-                        None => slots[slot].map(|r| r.get()),
+                        None => slots[slot],
                     }
                 }
                 ColumnSource::Offset => {
