@@ -62,19 +62,6 @@ fn ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the eight bytes of `w` is a quote, a backslash or below 0x20.
-/// (May also flag bytes after one that is: the caller then looks byte by byte.)
-fn special(w: u64) -> bool {
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    (zero(w ^ (ONES * u64::from(b'"')))
-        | zero(w ^ (ONES * u64::from(b'\\')))
-        | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS))
-        != 0
-}
-
 /// The string starting at `b[i] == '"'`: where it ends (after the closing quote)
 /// and whether it holds escapes. `None` for a bad or `\u` escape, a control
 /// character or no closing quote. The text is valid UTF-8 already.
@@ -85,12 +72,7 @@ fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
-        while let Some(chunk) = b.get(j..j + 8) {
-            if special(u64::from_le_bytes(chunk.try_into().expect("eight bytes"))) {
-                break;
-            }
-            j += 8;
-        }
+        j += weir_sdk::scan::find_below_or(&b[j..], 0x20, [b'"', b'\\', b'"']);
         match *b.get(j)? {
             b'"' => return Some((j + 1, escaped)),
             b'\\' => {

@@ -41,7 +41,9 @@ mod host;
 mod json;
 #[doc(hidden)]
 pub mod rt;
-mod scan;
+// The host scans payloads with the same block searches.
+#[doc(hidden)]
+pub mod scan;
 pub mod testing;
 pub mod text;
 

@@ -160,7 +160,7 @@ pub(crate) fn find_either(b: &[u8], x: u8, y: u8) -> Option<usize> {
 /// The index of the first byte of `b` below `n` or equal to one of `stops`,
 /// or `b.len()` when there is none. `n` must be between 1 and 128.
 #[inline]
-pub(crate) fn find_below_or(b: &[u8], n: u8, stops: [u8; 3]) -> usize {
+pub fn find_below_or(b: &[u8], n: u8, stops: [u8; 3]) -> usize {
     first(b, BelowOr(n, stops)).unwrap_or(b.len())
 }
 
