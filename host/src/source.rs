@@ -280,6 +280,8 @@ struct Partition {
     first_at: Option<Instant>,
     pending: VecDeque<Batch>,
     paused: bool,
+    /// The offset after the last record taken from librdkafka's queue.
+    next: Option<i64>,
 }
 
 /// Counters the pipeline reports.
@@ -451,6 +453,7 @@ impl Loop<'_> {
                             first_at: None,
                             pending: VecDeque::new(),
                             paused: false,
+                            next: None,
                         },
                     ) {
                         self.recycle_partition(old);
@@ -476,6 +479,7 @@ impl Loop<'_> {
         let Some(part) = self.parts.get_mut(&partition) else {
             return;
         };
+        part.next = Some(offset + 1);
         if offset < part.skip_below {
             return;
         }
@@ -557,7 +561,7 @@ impl Loop<'_> {
                 pause.push(p);
             } else if part.pending.is_empty() && part.paused {
                 part.paused = false;
-                resume.push(p);
+                resume.push((p, part.next));
             }
         }
         let tpl = |ps: &[i32]| {
@@ -574,9 +578,26 @@ impl Loop<'_> {
             }
         }
         if !resume.is_empty() {
-            debug!(partitions = ?resume, "resuming");
-            if let Err(e) = self.consumer.resume(&tpl(&resume)) {
+            let partitions: Vec<i32> = resume.iter().map(|(p, _)| *p).collect();
+            debug!(?partitions, "resuming");
+            if let Err(e) = self.consumer.resume(&tpl(&partitions)) {
                 warn!("resuming partitions failed: {e}");
+            }
+            // librdkafka (2.12) does not wake the fetcher on resume: with every
+            // partition paused it sleeps out its one-second timer first, and the
+            // writers run dry meanwhile. A seek to where the partition stands
+            // anyway restarts the fetch at once. Asynchronous (no timeout); the
+            // position is the one resume would use, the record after the last
+            // one taken.
+            for (p, next) in resume {
+                if let Some(next) = next {
+                    if let Err(e) =
+                        self.consumer
+                            .seek(&self.topic, p, Offset::Offset(next), Duration::ZERO)
+                    {
+                        debug!(partition = p, "seek after resume failed: {e}");
+                    }
+                }
             }
         }
     }
