@@ -217,6 +217,7 @@ fn main() -> anyhow::Result<()> {
                  accounted: &dyn Fn() -> u64,
                  events: u64|
      -> anyhow::Result<(f64, f64, u64, Child, String)> {
+        Cpu::settle();
         let weir = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "-c"])
             .arg(config)
@@ -543,6 +544,7 @@ async fn raw_load(
         };
         shares[share].push(enc);
     }
+    Cpu::settle();
     let cpu = Cpu::now(None);
     let t = Instant::now();
     let mut tasks = Vec::new();

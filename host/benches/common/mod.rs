@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub const BROKERS: &str = "127.0.0.1:9092";
 pub const SERVER: &str = "mysql://weir:weir@127.0.0.1:3306";
@@ -126,6 +127,24 @@ impl Cpu {
             broker: pid_of(&["-f", "kafka.Kafka"]).map_or(0, process_ticks),
             process: pid.map_or(0, process_ticks),
         }
+    }
+
+    /// Waits until the database server has gone quiet (under a tenth of a core
+    /// over half a second, for at most 60 s), so that a timed phase does not
+    /// pay for the flushing and purging the phase before it left behind.
+    /// Returns how long it waited.
+    pub fn settle() -> Duration {
+        let start = std::time::Instant::now();
+        let mut before = Cpu::now(None).database;
+        while start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = Cpu::now(None).database;
+            if now - before < 5 {
+                break;
+            }
+            before = now;
+        }
+        start.elapsed()
     }
 
     /// What was used between `self` and `later`, per item of `items`:
