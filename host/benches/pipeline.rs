@@ -350,6 +350,7 @@ fn main() -> anyhow::Result<()> {
         .args(["-TERM", &chain.id().to_string()])
         .status()?;
     chain.wait()?;
+    Cpu::settle();
     let mut weir = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["run", "-c"])
         .arg(&config_path)
