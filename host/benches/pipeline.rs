@@ -2,8 +2,13 @@
 //! prints figures and ratios and asserts nothing about time).
 //!
 //! ```text
-//! cargo bench --bench pipeline -- [--events N] [--soak-secs S]
+//! cargo bench --bench pipeline -- [--events N] [--soak-secs S] [--database-core]
 //! ```
+//!
+//! `--database-core` gives the database server CPU 0 alone and everything else
+//! (broker, `weir`, the generator, this bench) the other CPUs, for the raw load
+//! and the pipeline alike: the shape of a deployment where SingleStore runs on
+//! hosts of its own. Without it all share every core.
 //!
 //! 1. `weir gen` produces N events beforehand (the topic is full before timing).
 //! 2. Raw LOAD DATA: the same records, read from Kafka and encoded into rows
@@ -163,6 +168,7 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "weir gen-pins failed");
 
     println!("machine: {} cores, {}", num_cpus(), kernel());
+    let _cores = common::DatabaseCore::from_args();
     println!("events: {events}, produced beforehand into {topic} (4 partitions)");
 
     let t = Instant::now();

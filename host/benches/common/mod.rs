@@ -97,6 +97,51 @@ fn process_ticks(pid: u32) -> u64 {
     f.iter().sum()
 }
 
+/// With `--database-core`: the database server on CPU 0 alone, the broker and
+/// this process (with every process it starts) on the others, as when the
+/// database runs on hosts of its own. Undone when dropped.
+pub struct DatabaseCore(Option<usize>);
+
+impl DatabaseCore {
+    pub fn from_args() -> DatabaseCore {
+        let on = std::env::args().any(|a| a == "--database-core");
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !on || cpus < 2 {
+            return DatabaseCore(None);
+        }
+        let rest = format!("1-{}", cpus - 1);
+        pin(&["-x", "mariadbd"], "0");
+        pin(&["-f", "kafka.Kafka"], &rest);
+        taskset(std::process::id(), &rest);
+        println!("database on CPU 0 alone; broker, weir and this bench on CPUs {rest}");
+        DatabaseCore(Some(cpus))
+    }
+}
+
+impl Drop for DatabaseCore {
+    fn drop(&mut self) {
+        if let Some(cpus) = self.0 {
+            let all = format!("0-{}", cpus - 1);
+            pin(&["-x", "mariadbd"], &all);
+            pin(&["-f", "kafka.Kafka"], &all);
+        }
+    }
+}
+
+fn pin(pattern: &[&str], cpus: &str) {
+    if let Some(pid) = pid_of(pattern) {
+        taskset(pid, cpus);
+    }
+}
+
+/// Every thread of `pid` onto `cpus` (threads started later inherit it).
+fn taskset(pid: u32, cpus: &str) {
+    let _ = Command::new("taskset")
+        .args(["-a", "-cp", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status();
+}
+
 fn pid_of(pattern: &[&str]) -> Option<u32> {
     let out = Command::new("pgrep").args(pattern).output().ok()?;
     String::from_utf8_lossy(&out.stdout)
