@@ -15,31 +15,45 @@ const MAX_DEPTH: u32 = 64;
 /// order. `None`: not sure (or not an object), ask `serde_json`.
 pub fn object<'a>(text: &'a str, mut found: impl FnMut(&'a str, &'a str)) -> Option<()> {
     let b = text.as_bytes();
-    let mut i = ws(b, 0);
-    if b.get(i) != Some(&b'{') {
+    let start = ws(b, 0);
+    let mut plain_names = true;
+    let end = members(text, start, 1, |name, escaped, value| {
+        plain_names &= !escaped;
+        found(name, value);
+    })?;
+    (plain_names && ws(b, end) == b.len()).then_some(())
+}
+
+/// The object starting at `text[i] == '{'`: `each(name, escaped, value)` per
+/// member (the name without its quotes, as written); where the object ends.
+fn members<'a>(
+    text: &'a str,
+    i: usize,
+    depth: u32,
+    mut each: impl FnMut(&'a str, bool, &'a str),
+) -> Option<usize> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'{') || depth > MAX_DEPTH {
         return None;
     }
-    i = ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return (ws(b, i + 1) == b.len()).then_some(());
+    let mut j = ws(b, i + 1);
+    if b.get(j) == Some(&b'}') {
+        return Some(j + 1);
     }
     loop {
-        let (end, escaped) = string(b, i)?;
-        if escaped {
+        let (name_end, escaped) = string(b, j)?;
+        let name = &text[j + 1..name_end - 1];
+        j = ws(b, name_end);
+        if b.get(j) != Some(&b':') {
             return None;
         }
-        let name = &text[i + 1..end - 1];
-        i = ws(b, end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = ws(b, i + 1);
-        let value_end = value(b, i, 1)?;
-        found(name, &text[i..value_end]);
-        i = ws(b, value_end);
-        match b.get(i)? {
-            b',' => i = ws(b, i + 1),
-            b'}' => return (ws(b, i + 1) == b.len()).then_some(()),
+        let value_start = ws(b, j + 1);
+        let value_end = value(text, value_start, depth)?;
+        each(name, escaped, &text[value_start..value_end]);
+        j = ws(b, value_end);
+        match b.get(j)? {
+            b',' => j = ws(b, j + 1),
+            b'}' => return Some(j + 1),
             _ => return None,
         }
     }
@@ -89,33 +103,12 @@ fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     }
 }
 
-/// The end of the value starting at `b[i]`.
-fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
+/// The end of the value starting at `text[i]`, inside `depth` containers.
+fn value(text: &str, i: usize, depth: u32) -> Option<usize> {
+    let b = text.as_bytes();
     match *b.get(i)? {
         b'"' => string(b, i).map(|(end, _)| end),
-        b'{' => {
-            if depth >= MAX_DEPTH {
-                return None;
-            }
-            let mut j = ws(b, i + 1);
-            if b.get(j) == Some(&b'}') {
-                return Some(j + 1);
-            }
-            loop {
-                let (end, _) = string(b, j)?;
-                j = ws(b, end);
-                if b.get(j) != Some(&b':') {
-                    return None;
-                }
-                j = value(b, ws(b, j + 1), depth + 1)?;
-                j = ws(b, j);
-                match b.get(j)? {
-                    b',' => j = ws(b, j + 1),
-                    b'}' => return Some(j + 1),
-                    _ => return None,
-                }
-            }
-        }
+        b'{' => members(text, i, depth + 1, |_, _, _| ()),
         b'[' => {
             if depth >= MAX_DEPTH {
                 return None;
@@ -125,7 +118,7 @@ fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
                 return Some(j + 1);
             }
             loop {
-                j = ws(b, value(b, j, depth + 1)?);
+                j = ws(b, value(text, j, depth + 1)?);
                 match b.get(j)? {
                     b',' => j = ws(b, j + 1),
                     b']' => return Some(j + 1),
