@@ -665,6 +665,13 @@ impl Loop<'_> {
             let ctx = self.consumer.context();
             let stored = ctx.claim(self.consumer, partition);
             self.apply_changes();
+            // The claim starts the partition's state afresh (not paused); a
+            // pause librdkafka still holds from before would never be lifted.
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, partition);
+            if let Err(e) = self.consumer.resume(&tpl) {
+                warn!(pipeline = %self.settings.pipeline, partition, "resuming a fenced partition failed: {e}");
+            }
             match self.consumer.seek(
                 &self.topic,
                 partition,
