@@ -30,6 +30,8 @@ pub struct StepSpec {
     pub grants: crate::plugin::Grants,
     /// What a fault does.
     pub on_fault: crate::config::FaultPolicy,
+    /// What a field the plugin writes without declaring it does.
+    pub undeclared_writes: crate::config::UndeclaredWrites,
     /// What the plugin said it is, reads and writes.
     pub description: crate::plugin::Description,
     /// The hash (prefix) the step pins, if any.
@@ -37,6 +39,9 @@ pub struct StepSpec {
     /// A candidate build run in shadow on a share of batches.
     pub canary: Option<Canary>,
 }
+
+/// The longest plugin version shown in labels, logs and dead letters.
+const MAX_VERSION: usize = 64;
 
 /// A candidate build of a step's plugin, run in shadow.
 #[derive(Debug, Clone)]
@@ -48,14 +53,25 @@ pub struct Canary {
 }
 
 impl StepSpec {
-    /// `NAME@VERSION#HASH`: which build of which plugin this step runs.
+    /// `NAME@VERSION#HASH`: which build of which plugin this step runs (the
+    /// version as the plugin describes it, escaped and cut to 64 bytes).
     pub fn label(&self) -> String {
         format!(
             "{}@{}#{}",
             self.plugin.name,
-            self.description.version,
+            self.version(),
             self.plugin.short_hash()
         )
+    }
+
+    /// The plugin's own version, safe to print: escaped, at most 64 bytes.
+    pub fn version(&self) -> String {
+        crate::plugin::guest_text(&self.description.version, MAX_VERSION)
+    }
+
+    /// Whether the plugin declared that it writes `field`.
+    fn declares(&self, field: &str) -> bool {
+        self.description.writes.iter().any(|w| w.name == field)
     }
 
     /// Refuses a plugin whose hash is not the one the step pins.
@@ -90,6 +106,7 @@ impl StepSpec {
             limits: Limits::default(),
             grants: crate::plugin::Grants::default(),
             on_fault: crate::config::FaultPolicy::DeadLetter,
+            undeclared_writes: crate::config::UndeclaredWrites::DeadLetter,
             pin: None,
             canary: None,
         }
@@ -115,6 +132,10 @@ pub struct StepStats {
     pub dropped: u64,
     pub dead_letters: u64,
     pub faults: u64,
+    /// Fields written without being declared, dropped (`undeclared_writes = "drop"`).
+    pub undeclared_dropped: u64,
+    /// Batches settled without running every event alone (see [`Chain::run`]).
+    pub settled: u64,
     /// The most memory one of the step's instances has held, in bytes.
     pub memory_peak: usize,
     /// Faults by kind (see [`Fault::kind`]).
@@ -225,7 +246,7 @@ impl Chain {
         format!(
             "{} {} (sha256 {})",
             spec.plugin.name,
-            spec.description.version,
+            spec.version(),
             spec.plugin.short_hash()
         )
     }
@@ -276,6 +297,12 @@ impl Chain {
         Ok(out)
     }
 
+    /// Runs step `step` over the events `idx`, containing faults: the events
+    /// of a call that faulted are run again by halves, one level of halves at a
+    /// time, until the ones at fault are alone and become dead letters. A step
+    /// that faults on more than three quarters of the parts of a level of eight
+    /// or more parts faults on most of the batch: its remaining events are
+    /// settled at once, as dead letters saying so, instead of one by one.
     fn run_step(
         &mut self,
         step: usize,
@@ -284,6 +311,59 @@ impl Chain {
         idx: &[usize],
         out: &mut ChainOutput,
     ) -> Result<(), ChainError> {
+        let mut level: Vec<Vec<usize>> = vec![idx.to_vec()];
+        while !level.is_empty() {
+            let parts = level.len();
+            let mut next = Vec::new();
+            let mut faulted = 0usize;
+            let mut last = None;
+            for part in level {
+                let Some(fault) = self.call(step, topic, batch, &part, out)? else {
+                    continue;
+                };
+                faulted += 1;
+                let reason = fault_reason(&self.steps[step].0.plugin, &fault);
+                last = Some(reason.clone());
+                if let [i] = part[..] {
+                    out.outcomes[i] = Outcome::Dead { step, reason };
+                    self.stats[step].dead_letters += 1;
+                } else {
+                    let (left, right) = part.split_at(part.len() / 2);
+                    next.push(left.to_vec());
+                    next.push(right.to_vec());
+                }
+            }
+            if let Some(reason) = last.filter(|_| parts >= 8 && faulted * 4 > parts * 3) {
+                let reason = format!(
+                    "{reason} (the step faulted on {faulted} of {parts} parts of its batch; \
+                     the event was not run alone)"
+                );
+                self.stats[step].settled += 1;
+                for i in next.into_iter().flatten() {
+                    out.outcomes[i] = Outcome::Dead {
+                        step,
+                        reason: reason.clone(),
+                    };
+                    self.stats[step].dead_letters += 1;
+                }
+                break;
+            }
+            level = next;
+        }
+        Ok(())
+    }
+
+    /// One call of step `step` over the events `idx`, its answer applied to
+    /// `out`. A fault is returned (the instance rebuilt if it was poisoned),
+    /// unless the step pauses on faults.
+    fn call(
+        &mut self,
+        step: usize,
+        topic: &str,
+        batch: &Batch,
+        idx: &[usize],
+        out: &mut ChainOutput,
+    ) -> Result<Option<crate::plugin::Fault>, ChainError> {
         let wit = wit_batch(topic, batch, idx, &out.additions);
         let (spec, inst) = &mut self.steps[step];
         let kind = spec.plugin.kind;
@@ -300,27 +380,27 @@ impl Chain {
                     }
                 }
                 self.reject(step, idx, rejected, out);
-                Ok(())
+                Ok(None)
             }
             Ok(Ok(Answer::Add(add))) => {
-                let mut start = 0usize;
-                for (&end, &i) in add.field_ends.iter().zip(idx) {
-                    let end = end as usize;
-                    let bytes = &add.fields[start..end];
-                    start = end;
-                    if bytes.is_empty() {
-                        continue;
-                    }
-                    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(bytes) {
-                        out.additions[i].extend(fields);
+                for (fields, &i) in add.fields.into_iter().zip(idx) {
+                    match fields.and_then(|f| self.declared(step, f)) {
+                        Ok(fields) => out.additions[i].extend(fields),
+                        Err(message) => {
+                            let plugin = &self.steps[step].0.plugin;
+                            let reason =
+                                fault_reason(plugin, &crate::plugin::Fault::BadResult { message });
+                            out.outcomes[i] = Outcome::Dead { step, reason };
+                            self.stats[step].dead_letters += 1;
+                        }
                     }
                 }
                 self.reject(step, idx, add.rejected, out);
-                Ok(())
+                Ok(None)
             }
             Ok(Err(RetryLater { reason })) => Err(ChainError::RetryLater {
                 plugin: spec.plugin.name.clone(),
-                reason,
+                reason: crate::plugin::guest_text(&reason, 1000),
             }),
             Err(fault) => {
                 self.stats[step].faults += 1;
@@ -335,15 +415,52 @@ impl Chain {
                         reason: fault_reason(&spec.plugin, &fault),
                     });
                 }
-                if idx.len() == 1 {
-                    let reason = fault_reason(&spec.plugin, &fault);
-                    out.outcomes[idx[0]] = Outcome::Dead { step, reason };
-                    self.stats[step].dead_letters += 1;
-                    return Ok(());
-                }
-                let (left, right) = idx.split_at(idx.len() / 2);
-                self.run_step(step, topic, batch, left, out)?;
-                self.run_step(step, topic, batch, right, out)
+                Ok(Some(fault))
+            }
+        }
+    }
+
+    /// An event's additions from step `step`, held to what the step declared:
+    /// an undeclared field makes the event a dead letter, or, where the step
+    /// says `undeclared_writes = "drop"`, is removed and counted.
+    fn declared(
+        &mut self,
+        step: usize,
+        mut fields: Map<String, Value>,
+    ) -> Result<Map<String, Value>, String> {
+        let spec = &self.steps[step].0;
+        if fields.keys().all(|k| spec.declares(k)) {
+            return Ok(fields);
+        }
+        match spec.undeclared_writes {
+            crate::config::UndeclaredWrites::DeadLetter => {
+                let undeclared: Vec<String> = fields
+                    .keys()
+                    .filter(|k| !spec.declares(k))
+                    .take(5)
+                    .map(|k| format!("`{}`", crate::plugin::guest_text(k, 64)))
+                    .collect();
+                let declared: Vec<&str> = spec
+                    .description
+                    .writes
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect();
+                Err(format!(
+                    "wrote {} without declaring it (describe() declares writes: {})",
+                    undeclared.join(", "),
+                    if declared.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        crate::plugin::guest_text(&declared.join(", "), 200)
+                    }
+                ))
+            }
+            crate::config::UndeclaredWrites::Drop => {
+                let before = fields.len();
+                fields.retain(|k, _| spec.declares(k));
+                self.stats[step].undeclared_dropped += (before - fields.len()) as u64;
+                Ok(fields)
             }
         }
     }
@@ -358,12 +475,22 @@ impl Chain {
         let name = &self.steps[step].0.plugin.name;
         for r in rejected {
             let i = idx[r.index as usize];
-            if out.outcomes[i] == Outcome::Pass {
-                self.stats[step].dead_letters += 1;
+            match out.outcomes[i] {
+                Outcome::Pass => self.stats[step].dead_letters += 1,
+                // Dropped and rejected by the same answer: a dead letter, as
+                // the contract says, and counted as one.
+                Outcome::Filtered { step: s } if s == step => {
+                    self.stats[step].dropped -= 1;
+                    self.stats[step].dead_letters += 1;
+                }
+                _ => {}
             }
             out.outcomes[i] = Outcome::Dead {
                 step,
-                reason: format!("rejected by `{name}`: {}", r.reason),
+                reason: format!(
+                    "rejected by `{name}`: {}",
+                    crate::plugin::guest_text(&r.reason, 1000)
+                ),
             };
         }
     }
@@ -371,7 +498,7 @@ impl Chain {
 
 enum Answer {
     Keep(crate::plugin::Keep),
-    Add(crate::plugin::Additions),
+    Add(crate::plugin::Enriched),
 }
 
 /// What a step did with one event, as canaries compare it.
@@ -441,15 +568,13 @@ impl Chain {
             }),
             Kind::Enricher => inst.enrich(&wit).map(|r| {
                 r.map(|add| {
-                    let mut start = 0usize;
-                    for (&end, &i) in add.field_ends.iter().zip(idx) {
-                        let bytes = &add.fields[start..end as usize];
-                        start = end as usize;
-                        let set = match serde_json::from_slice::<Value>(bytes) {
-                            Ok(Value::Object(m)) => m,
-                            _ => Map::new(),
-                        };
-                        verdicts.push(Verdict::Kept(changed(&additions[i], set)));
+                    for (set, &i) in add.fields.into_iter().zip(idx) {
+                        verdicts.push(match set {
+                            Ok(set) => Verdict::Kept(changed(&additions[i], set)),
+                            Err(message) => {
+                                Verdict::Fault(crate::plugin::Fault::BadResult { message }.reason())
+                            }
+                        });
                     }
                     add.rejected
                 })
@@ -460,7 +585,7 @@ impl Chain {
                 verdicts.resize_with(idx.len(), || Verdict::Fault("no answer".into()));
                 for r in rejected {
                     if let Some(v) = verdicts.get_mut(r.index as usize) {
-                        *v = Verdict::Refused(r.reason);
+                        *v = Verdict::Refused(crate::plugin::guest_text(&r.reason, 1000));
                     }
                 }
             }
@@ -579,13 +704,13 @@ pub fn load_steps(
 ) -> Result<Vec<Arc<StepSpec>>, PluginError> {
     let dir = config.plugin_dir();
     let mut out = Vec::new();
-    for (n, step) in steps.iter().enumerate() {
+    for step in steps {
         let path = dir.join(format!("{}.wasm", step.plugin));
-        let mut spec = load_step(runtime, config, n, step, &path, lookups)?;
+        let mut spec = load_step(runtime, config, step, &path, lookups)?;
         spec.check_pin(&path)?;
         if let Some(candidate) = &step.candidate {
             let path = dir.join(candidate);
-            let c = load_step(runtime, config, n, step, &path, lookups)?;
+            let c = load_step(runtime, config, step, &path, lookups)?;
             if c.plugin.kind != spec.plugin.kind {
                 return Err(PluginError::World {
                     path,
@@ -631,7 +756,6 @@ pub fn load_plugin(
 pub fn load_step(
     runtime: &crate::plugin::Runtime,
     config: &crate::config::Config,
-    n: usize,
     step: &crate::config::StepConfig,
     path: &std::path::Path,
     lookups: &crate::lookup::Lookups,
@@ -642,7 +766,7 @@ pub fn load_step(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let files = stage_files(config, n, step, &mut init)?;
+    let files = stage_files(config, step, &mut init)?;
     let mut spec = StepSpec {
         description: crate::plugin::Description {
             name: String::new(),
@@ -656,6 +780,7 @@ pub fn load_step(
             lookups: crate::lookup::granted(lookups, &step.lookups),
         },
         on_fault: step.on_fault,
+        undeclared_writes: step.undeclared_writes,
         pin: step.sha256.clone(),
         canary: None,
         config: init,
@@ -664,6 +789,7 @@ pub fn load_step(
             event_budget: Duration::from_micros(step.limits.event_budget_us),
             min_deadline: Duration::from_millis(step.limits.min_deadline_ms),
             init_deadline: Duration::from_millis(step.limits.init_ms),
+            max_handles: step.limits.handles,
         },
     };
     let mut probe = spec
@@ -677,36 +803,61 @@ pub fn load_step(
         return Err(PluginError::Name {
             name: step.plugin.clone(),
             path: path.to_owned(),
-            described: described.name,
+            described: crate::plugin::guest_text(&described.name, 128),
         });
     }
+    check_fields(&described).map_err(|message| PluginError::Describe {
+        name: step.plugin.clone(),
+        message,
+    })?;
     spec.description = described;
     // A candidate's file is `NAME@VERSION.wasm`; it is still plugin NAME.
     spec.plugin.name = step.plugin.clone();
     Ok(spec)
 }
 
-/// Copies a step's granted files into a private folder (made read-only) and
-/// tells the plugin where they are: `file.NAME = /weir/files/NAME` in its config.
+/// The longest field name a plugin may declare: MySQL's and SingleStore's
+/// longest column name.
+const MAX_FIELD_NAME: usize = 64;
+
+/// A description's fields must have names a column can take: 1 to 64
+/// characters, none of them a control character.
+fn check_fields(d: &crate::plugin::Description) -> Result<(), String> {
+    for (what, f) in d
+        .reads
+        .iter()
+        .map(|f| ("reads", f))
+        .chain(d.writes.iter().map(|f| ("writes", f)))
+    {
+        let n = f.name.chars().count();
+        if n == 0 || n > MAX_FIELD_NAME || f.name.chars().any(char::is_control) {
+            return Err(format!(
+                "describe() {what} a field named `{}`: a field name must be 1 to {MAX_FIELD_NAME} characters, none of them a control character",
+                crate::plugin::guest_text(&f.name, 128)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a step's granted files into a private folder (0700, removed when the
+/// step's last instance is gone) and tells the plugin where they are:
+/// `file.NAME = /weir/files/NAME` in its config. The guest sees the folder
+/// read-only.
 fn stage_files(
     config: &crate::config::Config,
-    n: usize,
     step: &crate::config::StepConfig,
     init: &mut Vec<(String, String)>,
-) -> Result<Option<std::path::PathBuf>, PluginError> {
+) -> Result<Option<Arc<crate::plugin::Staged>>, PluginError> {
     if step.files.is_empty() {
         return Ok(None);
     }
-    let staged = std::env::temp_dir().join(format!(
-        "weir-files-{}-{}-{n}",
-        std::process::id(),
-        step.plugin
-    ));
     let fail = |path: &std::path::Path, e: std::io::Error| PluginError::Read {
         path: path.to_owned(),
         source: e,
     };
-    std::fs::create_dir_all(&staged).map_err(|e| fail(&staged, e))?;
+    let staged =
+        crate::plugin::Staged::new(&step.plugin).map_err(|e| fail(&std::env::temp_dir(), e))?;
     for file in &step.files {
         let source = config
             .step_file(file)
@@ -718,8 +869,7 @@ fn stage_files(
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let target = staged.join(&name);
-        let _ = std::fs::remove_file(&target);
+        let target = staged.path().join(&name);
         if std::fs::hard_link(&source, &target).is_err() {
             std::fs::copy(&source, &target).map_err(|e| fail(&source, e))?;
         }
@@ -728,5 +878,5 @@ fn stage_files(
             format!("{}/{name}", crate::plugin::GUEST_FILES),
         ));
     }
-    Ok(Some(staged))
+    Ok(Some(Arc::new(staged)))
 }

@@ -65,7 +65,7 @@ fn name(t: FieldType) -> &'static str {
 pub fn show(f: &crate::plugin::FieldSpec) -> String {
     format!(
         "{} {}{}",
-        f.name,
+        crate::plugin::guest_text(&f.name, 128),
         name(from_wit(f.type_)),
         if f.nullable { "?" } else { "" }
     )
@@ -82,6 +82,35 @@ pub fn column_type(f: &crate::plugin::FieldSpec) -> String {
         FieldType::Json => "JSON",
     };
     format!("{ty} {}", if f.nullable { "NULL" } else { "NOT NULL" })
+}
+
+/// What `weir check` prints for a field a step writes that no column takes:
+/// the SQL and the mapping that would keep it. The name is the plugin's, so it
+/// is quoted as an identifier in the SQL and as a string in the TOML: nothing a
+/// plugin names can become a statement of its own.
+pub fn keep_suggestion(table: &str, field: &crate::plugin::FieldSpec, step: &str) -> String {
+    let toml_string = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let key = if !field.name.is_empty()
+        && field
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        field.name.clone()
+    } else {
+        toml_string(&field.name)
+    };
+    format!(
+        "  note: `{}` (written by `{}`) goes to no column; to keep it:\n    \
+         ALTER TABLE {} ADD COLUMN {} {};\n    \
+         and under [pipeline.columns]: {key} = {}",
+        crate::plugin::guest_text(&field.name, 128),
+        crate::plugin::guest_text(step, 128),
+        crate::sql::ident(table),
+        crate::sql::ident(&field.name),
+        column_type(field),
+        toml_string(&field.name),
+    )
 }
 
 /// Fields the steps write that no column takes, with the step writing each
@@ -205,4 +234,42 @@ pub fn chain_fields(
         }
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+    use crate::plugin::{FieldSpec, FieldType as WitType};
+
+    #[test]
+    fn a_plugin_named_field_cannot_become_sql_or_toml() {
+        let field = FieldSpec {
+            name: "x INT NULL; DROP TABLE engagement; -- `".into(),
+            type_: WitType::Int,
+            nullable: true,
+        };
+        let text = keep_suggestion("engagement", &field, "evil");
+        let sql = text
+            .lines()
+            .find(|l| l.contains("ALTER TABLE"))
+            .expect("sql line");
+        assert_eq!(
+            sql.trim(),
+            "ALTER TABLE `engagement` ADD COLUMN `x INT NULL; DROP TABLE engagement; -- ``` BIGINT NULL;"
+        );
+        let toml_line = text.lines().last().expect("toml line");
+        let mapping = toml_line.split_once(": ").expect("mapping").1;
+        let parsed: toml::Table = toml::from_str(mapping).expect("valid TOML");
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(
+            parsed.values().next().and_then(|v| v.as_str()),
+            Some(field.name.as_str())
+        );
+        let plain = FieldSpec {
+            name: "device".into(),
+            type_: WitType::Text,
+            nullable: true,
+        };
+        assert!(keep_suggestion("t", &plain, "s").ends_with("device = \"device\""));
+    }
 }

@@ -231,6 +231,12 @@ pub struct StepConfig {
     /// is fixed, nothing is dead-lettered).
     #[serde(default)]
     pub on_fault: FaultPolicy,
+    /// What a field the plugin sets without declaring it in `describe()` does:
+    /// `"dead-letter"` (the default: the event becomes a dead letter naming the
+    /// field) or `"drop"` (the field is removed, counted in
+    /// `weir_step_undeclared_dropped_total`, and the event flows on).
+    #[serde(default)]
+    pub undeclared_writes: UndeclaredWrites,
     /// The plugin's SHA-256 (hex, at least its first 12 digits): a file with any
     /// other hash is refused, at start and on reload.
     pub sha256: Option<String>,
@@ -257,6 +263,15 @@ pub enum FaultPolicy {
     Pause,
 }
 
+/// `undeclared_writes` of a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UndeclaredWrites {
+    #[default]
+    DeadLetter,
+    Drop,
+}
+
 /// `limits = { ... }` of a step.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +289,9 @@ pub struct StepLimits {
     /// The deadline of `init`, in milliseconds (it may load a database).
     #[serde(default = "default_init_ms")]
     pub init_ms: u64,
+    /// WASI resources (open files, streams, pollables) an instance may hold at once.
+    #[serde(default = "default_handles")]
+    pub handles: usize,
 }
 
 impl Default for StepLimits {
@@ -283,6 +301,7 @@ impl Default for StepLimits {
             event_budget_us: default_event_budget_us(),
             min_deadline_ms: default_min_deadline_ms(),
             init_ms: default_init_ms(),
+            handles: default_handles(),
         }
     }
 }
@@ -295,6 +314,9 @@ fn default_event_budget_us() -> u64 {
 }
 fn default_init_ms() -> u64 {
     10_000
+}
+fn default_handles() -> usize {
+    256
 }
 fn default_min_deadline_ms() -> u64 {
     100

@@ -79,6 +79,23 @@ impl DeadLetter {
     }
 }
 
+/// `text`, or, when it has more than `max` characters (the width of the
+/// column of Weir's own table it goes into), its first characters followed by
+/// `…#` and 16 hex digits of its SHA-256: Weir's tables never refuse Weir's
+/// own values, and different long values stay different.
+pub fn fit(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max || text.chars().count() <= max {
+        return text.into();
+    }
+    let keep = max.saturating_sub(18);
+    let cut: String = text.chars().take(keep).collect();
+    format!("{cut}…#{}", &sha256_hex(text.as_bytes())[..16]).into()
+}
+
+/// Widths of the `VARCHAR` columns of `weir_dead_letters` (`sql.rs`).
+const NAME_WIDTH: usize = 255;
+const CHAIN_WIDTH: usize = 2048;
+
 /// `INSERT` statements for dead letters, each under `max_statement` bytes.
 pub fn insert_statements(
     dead: &[DeadLetter],
@@ -95,14 +112,14 @@ pub fn insert_statements(
                 payload_sha256, created_at, chain) VALUES ";
     let mut tail = String::from(", NOW(6), ");
     match chain {
-        Some(c) => push_str_literal(&mut tail, c),
+        Some(c) => push_str_literal(&mut tail, &fit(c, CHAIN_WIDTH)),
         None => tail.push_str("NULL"),
     }
     tail.push(')');
     let mut prefix = String::new();
-    push_str_literal(&mut prefix, group);
+    push_str_literal(&mut prefix, &fit(group, NAME_WIDTH));
     prefix.push_str(", ");
-    push_str_literal(&mut prefix, topic);
+    push_str_literal(&mut prefix, &fit(topic, NAME_WIDTH));
     prefix.push_str(&format!(", {partition}, "));
     let mut out = Vec::new();
     let mut sql = String::new();
@@ -118,9 +135,9 @@ pub fn insert_statements(
         sql.push('(');
         sql.push_str(&prefix);
         sql.push_str(&format!("{}, ", d.offset));
-        push_str_literal(&mut sql, pipeline);
+        push_str_literal(&mut sql, &fit(pipeline, NAME_WIDTH));
         sql.push_str(", ");
-        push_str_literal(&mut sql, d.stage.as_str());
+        push_str_literal(&mut sql, &fit(d.stage.as_str(), NAME_WIDTH));
         sql.push_str(", ");
         push_str_literal(&mut sql, &d.reason);
         sql.push_str(", ");
@@ -157,6 +174,18 @@ mod tests {
         assert_eq!(d.size, 500);
         assert_eq!(d.payload.len(), 20);
         assert_eq!(d.sha256, sha256_hex(&big));
+    }
+
+    #[test]
+    fn long_values_fit_their_columns_and_stay_distinct() {
+        assert_eq!(fit("short", 10), "short");
+        let a = format!("f@{}#ab", "9".repeat(3000));
+        let b = format!("f@{}#ac", "9".repeat(3000));
+        let (fa, fb) = (fit(&a, CHAIN_WIDTH), fit(&b, CHAIN_WIDTH));
+        assert_eq!(fa.chars().count(), CHAIN_WIDTH);
+        assert!(fa.starts_with("f@999") && fa.contains("…#"), "{fa}");
+        assert_ne!(fa, fb);
+        assert_eq!(fit(&"é".repeat(300), 255).chars().count(), 255);
     }
 
     #[test]

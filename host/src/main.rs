@@ -689,8 +689,8 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
             println!(
                 "  step {}: {} {} ({}, sha256 {})\n    reads:  {}\n    writes: {}",
                 n + 1,
-                d.name,
-                d.version,
+                s.plugin.name,
+                s.version(),
                 s.plugin.kind.as_str(),
                 s.plugin.short_hash(),
                 list(&d.reads),
@@ -701,17 +701,7 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
             }
         }
         for (field, step) in weir::check::unmapped_writes(c, &p.steps) {
-            println!(
-                "  note: `{}` (written by `{step}`) goes to no column; to keep it:\n    \
-                 ALTER TABLE {} ADD COLUMN {} {};\n    \
-                 and under [pipeline.columns]: {} = \"{}\"",
-                field.name,
-                c.table,
-                field.name,
-                weir::check::column_type(field),
-                field.name,
-                field.name
-            );
+            println!("{}", weir::check::keep_suggestion(&c.table, field, step));
         }
     }
     println!("{}: ok", path.display());

@@ -109,13 +109,8 @@ pub fn diff(
 ) -> anyhow::Result<Diff> {
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let n = pipeline
-        .steps
-        .iter()
-        .position(|s| s.plugin == step.plugin)
-        .unwrap_or(0);
-    let mut live = crate::chain::load_step(&runtime, config, n, step, old, lookups)?;
-    let candidate = crate::chain::load_step(&runtime, config, n, step, new, lookups)?;
+    let mut live = crate::chain::load_step(&runtime, config, step, old, lookups)?;
+    let candidate = crate::chain::load_step(&runtime, config, step, new, lookups)?;
     if candidate.plugin.kind != live.plugin.kind {
         anyhow::bail!(
             "{} is a {} and {} a {}",

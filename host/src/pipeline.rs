@@ -164,6 +164,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
             chain,
         );
         writer.reload = p.slots.get(w).cloned();
+        writer.stop = Some(stop.clone());
         tasks.push(tokio::spawn(writer.run(rx)));
     }
     drop(notes_tx);

@@ -25,7 +25,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Bindings generated from `wit/plugin.wit`.
@@ -35,6 +34,9 @@ pub mod bindings {
         wasmtime::component::bindgen!({
             path: "../wit",
             world: "filter-plugin",
+            // Host functions may trap: a `lookup-many` answer larger than the
+            // guest could receive ends the call instead of growing host memory.
+            imports: { default: trappable },
         });
     }
     /// The `enricher-plugin` world, sharing the host and type interfaces.
@@ -80,8 +82,11 @@ pub struct Limits {
     pub event_budget: Duration,
     /// The smallest deadline of a call, however small its batch.
     pub min_deadline: Duration,
-    /// The deadline of `init` (which may load a file or a model).
+    /// The deadline of `init` (which may load a file or a model), and of
+    /// instantiation (a component's start functions).
     pub init_deadline: Duration,
+    /// WASI resources (open files, streams, pollables) an instance may hold at once.
+    pub max_handles: usize,
 }
 
 impl Default for Limits {
@@ -91,6 +96,7 @@ impl Default for Limits {
             event_budget: Duration::from_micros(200),
             min_deadline: Duration::from_millis(100),
             init_deadline: Duration::from_secs(10),
+            max_handles: 256,
         }
     }
 }
@@ -130,22 +136,26 @@ impl Runtime {
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let compat = h.finish();
-        // One ticker per engine; it ends when the engine is dropped.
+        // One ticker per engine; it ends when the engine is dropped. The epoch
+        // follows the wall clock: a sleep that overslept is made up for, so that
+        // a deadline of N ticks is N milliseconds, not N sleeps.
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("weir-epoch".into())
             .spawn(move || {
+                let start = std::time::Instant::now();
+                let mut ticks: u128 = 0;
                 while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
+                    let due = start.elapsed().as_micros() / TICK.as_micros();
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                     drop(engine);
                     std::thread::sleep(TICK);
                 }
             })
             .context("starting the epoch ticker")?;
-        if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the artifact cache {}", dir.display()))?;
-        }
         Ok(Runtime {
             engine,
             cache_dir,
@@ -217,29 +227,111 @@ impl Runtime {
     }
 
     fn component(&self, bytes: &[u8], sha256: &str) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
+        let Some(dir) = self.cache_dir.as_deref().filter(|d| cache::usable(d)) else {
             return Component::from_binary(&self.engine, bytes);
         };
         let artifact = dir.join(format!("{sha256}-{:016x}.cwasm", self.compat));
-        if artifact.exists() {
-            // SAFETY: the file was written by `precompile_component` of an engine
-            // with the same compatibility hash (it is in the name), under the
-            // SHA-256 of the component it came from; Weir writes nothing else there.
+        if let Some(native) = cache::read_verified(&artifact) {
+            // SAFETY: `read_verified` only returns bytes from a file in a folder
+            // this process's user owns and no one else may write, whose SHA-256
+            // matches the digest written beside it when this engine's
+            // `precompile_component` produced it; the name carries the
+            // component's SHA-256 and the engine's compatibility hash.
             #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize_file(&self.engine, &artifact) };
-            if let Ok(c) = loaded {
+            if let Ok(c) = unsafe { Component::deserialize(&self.engine, &native) } {
                 return Ok(c);
             }
         }
         let compiled = self.engine.precompile_component(bytes)?;
-        let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &compiled).is_ok() {
-            let _ = std::fs::rename(&tmp, &artifact);
-        }
+        cache::write(&artifact, &compiled);
         // SAFETY: these bytes were just produced by this engine.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(&self.engine, &compiled) }?;
         Ok(component)
+    }
+}
+
+/// The artifact cache: native code, so it is only read from a folder this
+/// process's user owns and that no one else may write, and each artifact only
+/// when its SHA-256 matches the digest written beside it (`NAME.sha256`).
+mod cache {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    use std::path::Path;
+
+    fn euid() -> u32 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::geteuid()
+        }
+    }
+
+    /// Whether `path` belongs to this process's user and no one else may write it.
+    fn private(path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| {
+            m.uid() == euid() && m.mode() & 0o022 == 0 && !m.file_type().is_symlink()
+        })
+    }
+
+    /// Creates the folder (0700) if missing; whether it may be used.
+    pub fn usable(dir: &Path) -> bool {
+        if !dir.exists() {
+            let _ = std::fs::create_dir_all(dir);
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        if private(dir) {
+            return true;
+        }
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                cache = %dir.display(),
+                "artifact cache not used: it must be a folder of this user that no one else may write"
+            )
+        });
+        false
+    }
+
+    fn digest_path(artifact: &Path) -> std::path::PathBuf {
+        artifact.with_extension("cwasm.sha256")
+    }
+
+    /// The artifact's bytes, if it and its digest are private and agree.
+    pub fn read_verified(artifact: &Path) -> Option<Vec<u8>> {
+        let digest = digest_path(artifact);
+        if !private(artifact) || !private(&digest) {
+            return None;
+        }
+        let want = std::fs::read_to_string(&digest).ok()?;
+        let bytes = std::fs::read(artifact).ok()?;
+        (crate::batch::sha256_hex(&bytes) == want.trim()).then_some(bytes)
+    }
+
+    /// Writes the artifact and its digest, each by a rename of a private file.
+    pub fn write(artifact: &Path, bytes: &[u8]) {
+        let put = |path: &Path, data: &[u8]| -> std::io::Result<()> {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            {
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
+                f.write_all(data)?;
+            }
+            std::fs::rename(&tmp, path)
+        };
+        // The digest goes second: an artifact without its digest is never read.
+        let _ = std::fs::remove_file(digest_path(artifact));
+        if put(artifact, bytes).is_ok() {
+            let _ = put(
+                &digest_path(artifact),
+                crate::batch::sha256_hex(bytes).as_bytes(),
+            );
+        }
     }
 }
 
@@ -294,6 +386,8 @@ pub enum PluginError {
         sha256: String,
         pinned: String,
     },
+    #[error("plugin `{name}`: {message}")]
+    Describe { name: String, message: String },
     #[error("plugin `{name}`: init failed: {message}")]
     Init { name: String, message: String },
     #[error("plugin `{name}`: {message}")]
@@ -341,16 +435,15 @@ impl Plugin {
     ) -> Result<Instance, PluginError> {
         let mut inst = self
             .bare_instance(limits, grants)
-            .map_err(|e| PluginError::Trap {
+            .map_err(|fault| PluginError::Trap {
                 name: self.name.clone(),
-                message: format!("instantiating: {e:#}"),
+                message: format!("instantiating: {}", fault.reason()),
             })?;
-        let init = inst.call_init(config);
-        match init {
+        match inst.call_init(config) {
             Ok(Ok(())) => Ok(inst),
             Ok(Err(message)) => Err(PluginError::Init {
                 name: self.name.clone(),
-                message,
+                message: guest_text(&message, 2000),
             }),
             Err(fault) => Err(PluginError::Trap {
                 name: self.name.clone(),
@@ -359,9 +452,9 @@ impl Plugin {
         }
     }
 
-    fn bare_instance(&self, limits: Limits, grants: &Grants) -> wasmtime::Result<Instance> {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+    fn bare_instance(&self, limits: Limits, grants: &Grants) -> Result<Instance, Fault> {
+        let stdout = GuestOutput::default();
+        let stderr = GuestOutput::default();
         let mut builder = WasiCtxBuilder::new();
         builder
             .stdout(stdout.clone())
@@ -370,12 +463,18 @@ impl Plugin {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         if let Some(dir) = &grants.files {
-            builder.preopened_dir(dir, GUEST_FILES, wasmtime_wasi::FsPerms::ReadOnly)?;
+            builder
+                .preopened_dir(dir.path(), GUEST_FILES, wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| Fault::Trap {
+                    message: format!("granting {}: {e:#}", dir.path().display()),
+                })?;
         }
         let wasi = builder.build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_handles);
         let state = HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limits: PeakLimits {
                 peak: 0,
                 inner: StoreLimitsBuilder::new()
@@ -387,15 +486,27 @@ impl Plugin {
             plugin: self.name.clone(),
             log_budget: LogBudget::new(),
             lookups: grants.lookups.clone(),
+            memory_cap: limits.memory_bytes,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1_000_000);
+        // Instantiation runs the component's start functions: guest code, under
+        // the same deadline as `init`.
+        store.set_epoch_deadline(ticks(limits.init_deadline));
         store.epoch_deadline_trap();
         let exports = match &*self.pre {
-            Pre::Filter(pre) => Exports::Filter(pre.instantiate(&mut store)?),
-            Pre::Enricher(pre) => Exports::Enricher(pre.instantiate(&mut store)?),
+            Pre::Filter(pre) => pre.instantiate(&mut store).map(Exports::Filter),
+            Pre::Enricher(pre) => pre.instantiate(&mut store).map(Exports::Enricher),
         };
+        let exports = exports.map_err(|e| {
+            let stderr = stderr.take();
+            classify(
+                e,
+                limits.init_deadline,
+                &limits,
+                &String::from_utf8_lossy(&stderr),
+            )
+        })?;
         Ok(Instance {
             store,
             exports,
@@ -403,8 +514,6 @@ impl Plugin {
             grants: grants.clone(),
             stdout,
             stderr,
-            seen_out: 0,
-            seen_err: 0,
             poisoned: false,
             armed: Duration::ZERO,
             plugin: self.clone(),
@@ -415,17 +524,145 @@ impl Plugin {
 /// What a step may touch beyond its own memory.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// A folder the guest may read at [`GUEST_FILES`].
-    pub files: Option<PathBuf>,
+    /// A folder the guest may read at [`GUEST_FILES`], shared by the step's
+    /// instances and removed when the last of them is gone.
+    pub files: Option<Arc<Staged>>,
     /// The lookup tables it may read.
     pub lookups: crate::lookup::Lookups,
+}
+
+/// A private folder (0700, this process's user) holding a step's granted
+/// files; removed when dropped.
+#[derive(Debug)]
+pub struct Staged(PathBuf);
+
+impl Staged {
+    /// A fresh private folder for `name`'s files under the system's temp folder.
+    pub fn new(name: &str) -> std::io::Result<Staged> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let path =
+            std::env::temp_dir().join(format!("weir-files-{}-{n}-{safe}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Staged(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Where a step's granted files appear inside the sandbox.
 pub const GUEST_FILES: &str = "/weir/files";
 
-/// Bytes of standard output or error kept per instance before it is rebuilt.
-const OUTPUT_CAP: usize = 1 << 20;
+/// Bytes of standard output or error kept per call; more is counted and dropped
+/// (the guest's writes still succeed).
+const OUTPUT_CAP: usize = 64 << 10;
+
+/// A guest's standard output or error: always writable, bounded, drained after
+/// every call into log lines.
+#[derive(Clone, Default)]
+pub struct GuestOutput(Arc<std::sync::Mutex<OutputBuf>>);
+
+#[derive(Default)]
+struct OutputBuf {
+    kept: Vec<u8>,
+    dropped: u64,
+}
+
+impl GuestOutput {
+    fn push(&self, bytes: &[u8]) {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let room = OUTPUT_CAP.saturating_sub(b.kept.len());
+        let take = bytes.len().min(room);
+        b.kept.extend_from_slice(&bytes[..take]);
+        b.dropped += (bytes.len() - take) as u64;
+    }
+
+    /// What was written since the last take (the kept part).
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()).kept)
+    }
+
+    /// Bytes dropped over the cap since the last call.
+    fn take_dropped(&self) -> u64 {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()).dropped)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl wasmtime_wasi::p2::OutputStream for GuestOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(OUTPUT_CAP)
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.push(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
 
 /// The store's limits, remembering the most memory the guest asked for.
 struct PeakLimits {
@@ -478,15 +715,23 @@ impl wasmtime::ResourceLimiter for PeakLimits {
 }
 
 /// Plugin log lines allowed per instance: a burst of [`LOG_BURST`], then
-/// [`LOG_PER_SECOND`]; what is over is counted and reported with the next line.
+/// [`LOG_PER_SECOND`], each cut to [`LOG_LINE_MAX`] bytes, at most
+/// [`LOG_BYTES_PER_CALL`] per call; what is over is counted and reported with
+/// the next line.
 pub struct LogBudget {
     tokens: f64,
     last: std::time::Instant,
     dropped: u64,
+    /// Bytes logged in the call in progress.
+    call_bytes: usize,
 }
 
 const LOG_BURST: f64 = 100.0;
 const LOG_PER_SECOND: f64 = 20.0;
+/// The longest plugin log line, in bytes (before escaping).
+pub const LOG_LINE_MAX: usize = 1024;
+/// Bytes of log lines one call may write.
+pub const LOG_BYTES_PER_CALL: usize = 16 << 10;
 
 impl LogBudget {
     fn new() -> LogBudget {
@@ -494,22 +739,50 @@ impl LogBudget {
             tokens: LOG_BURST,
             last: std::time::Instant::now(),
             dropped: 0,
+            call_bytes: 0,
         }
     }
 
-    /// Whether a line may be logged now; if so, how many were dropped before it.
-    pub fn take(&mut self) -> Option<u64> {
+    /// Whether a line of `bytes` may be logged now; if so, how many were
+    /// dropped before it.
+    pub fn take(&mut self, bytes: usize) -> Option<u64> {
         let now = std::time::Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * LOG_PER_SECOND)
             .min(LOG_BURST);
         self.last = now;
-        if self.tokens < 1.0 {
+        let bytes = bytes.min(LOG_LINE_MAX);
+        if self.tokens < 1.0 || self.call_bytes + bytes > LOG_BYTES_PER_CALL {
             self.dropped += 1;
             return None;
         }
         self.tokens -= 1.0;
+        self.call_bytes += bytes;
         Some(std::mem::take(&mut self.dropped))
     }
+
+    fn new_call(&mut self) {
+        self.call_bytes = 0;
+    }
+}
+
+/// Text a guest controls, made safe to print: control characters (newlines,
+/// escapes) written as `\n`, `\u{1b}`, and cut after `max` bytes with a mark
+/// giving the full length. A plugin cannot forge a host log line with it.
+pub fn guest_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 16);
+    for (at, c) in text.char_indices() {
+        if out.len() >= max {
+            out.push_str(&format!(" …(cut: {} bytes in all)", text.len()));
+            let _ = at;
+            return out;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// What a store holds.
@@ -520,6 +793,8 @@ pub struct HostState {
     plugin: String,
     log_budget: LogBudget,
     lookups: crate::lookup::Lookups,
+    /// The instance's memory cap: no host answer may be larger.
+    memory_cap: usize,
 }
 
 impl WasiView for HostState {
@@ -533,15 +808,19 @@ impl WasiView for HostState {
 
 impl bindings::filter::weir::plugin::types::Host for HostState {}
 
+/// The words of a host answer refused for its size.
+const TOO_LARGE: &str = "host answer over the memory cap";
+
 impl bindings::filter::weir::plugin::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
-        let Some(dropped) = self.log_budget.take() else {
-            return;
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let Some(dropped) = self.log_budget.take(message.len()) else {
+            return Ok(());
         };
         let plugin = &self.plugin;
         if dropped > 0 {
-            tracing::warn!(plugin = %plugin, dropped, "plugin log lines dropped (over {LOG_PER_SECOND}/s)");
+            tracing::warn!(plugin = %plugin, dropped, "plugin log lines dropped (over {LOG_PER_SECOND}/s or {LOG_BYTES_PER_CALL} bytes a call)");
         }
+        let message = guest_text(&message, LOG_LINE_MAX);
         match level {
             Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
@@ -549,21 +828,27 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
             Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
             Level::Error => tracing::error!(plugin = %plugin, "{message}"),
         }
+        Ok(())
     }
 
-    fn lookup(&mut self, table: String, key: String) -> Option<String> {
-        let rows = self.lookups.get(&table)?.rows();
-        rows.get(key.as_str()).map(|v| v.to_string())
+    fn lookup(&mut self, table: String, key: String) -> wasmtime::Result<Option<String>> {
+        let Some(t) = self.lookups.get(&table) else {
+            return Ok(None);
+        };
+        Ok(t.rows().get(key.as_str()).map(|v| v.to_string()))
     }
 
-    /// A table the step was not granted answers "absent" for every key.
+    /// A table the step was not granted answers "absent" for every key. An
+    /// answer larger than the guest's memory cap traps before it is built.
     fn lookup_many(
         &mut self,
         table: String,
         keys: Vec<u8>,
         key_ends: Vec<u32>,
-    ) -> (Vec<u8>, Vec<u32>, Vec<bool>) {
+    ) -> wasmtime::Result<(Vec<u8>, Vec<u32>, Vec<bool>)> {
         let rows = self.lookups.get(&table).map(|t| t.rows());
+        // The ends and flags alone must fit too.
+        let mut budget = self.memory_cap.saturating_sub(key_ends.len() * 5);
         let mut values = Vec::new();
         let mut ends = Vec::with_capacity(key_ends.len());
         let mut found = Vec::with_capacity(key_ends.len());
@@ -575,12 +860,21 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
                 .and_then(|k| rows.as_ref()?.get(k));
             start = end;
             if let Some(v) = hit {
+                if v.len() > budget {
+                    return Err(wasmtime::Error::msg(format!(
+                        "{TOO_LARGE}: `lookup-many` on `{}` for {} keys would answer more than {} MiB",
+                        guest_text(&table, 64),
+                        key_ends.len(),
+                        self.memory_cap >> 20
+                    )));
+                }
+                budget -= v.len();
                 values.extend_from_slice(v.as_bytes());
             }
             found.push(hit.is_some());
             ends.push(values.len() as u32);
         }
-        (values, ends, found)
+        Ok((values, ends, found))
     }
 }
 
@@ -596,6 +890,12 @@ pub enum Fault {
     Deadline { budget: Duration },
     /// The guest reached its memory cap.
     Memory { cap: usize },
+    /// The guest's call stack ran out; `at`: its innermost frames.
+    StackOverflow { at: String },
+    /// The guest exited (WASI 0.2's `exit` carries only success, 0, or failure, 1).
+    Exit { code: i32 },
+    /// The guest reached a cap on what it may hold or ask for.
+    Resource { message: String },
     /// The guest panicked (or hit `unreachable`), with its message if it printed one.
     Panic { message: String },
     /// The guest returned something the contract forbids.
@@ -607,12 +907,14 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The kind and the guest's words, e.g. `panic: boom at offset 3`.
     /// The fault's kind, as the metrics label it.
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Deadline { .. } => "deadline",
             Fault::Memory { .. } => "memory",
+            Fault::StackOverflow { .. } => "stack_overflow",
+            Fault::Exit { .. } => "exit",
+            Fault::Resource { .. } => "resource",
             Fault::Panic { .. } => "panic",
             Fault::BadResult { .. } => "bad_result",
             Fault::Blocked { .. } => "blocked",
@@ -620,10 +922,16 @@ impl Fault {
         }
     }
 
+    /// The kind and the guest's words, e.g. `panic: boom at offset 3`.
     pub fn reason(&self) -> String {
         match self {
             Fault::Deadline { budget } => format!("deadline: ran past its {budget:?} budget"),
             Fault::Memory { cap } => format!("memory: reached its cap of {} MiB", cap >> 20),
+            Fault::StackOverflow { at } => {
+                format!("stack overflow: the guest's call stack ran out{at}")
+            }
+            Fault::Exit { code } => format!("exit: the guest exited with status {code}"),
+            Fault::Resource { message } => format!("resource: {message}"),
             Fault::Panic { message } => format!("panic: {message}"),
             Fault::BadResult { message } => format!("bad result: {message}"),
             Fault::Blocked { call } => format!("blocked: {call}, which the sandbox refuses"),
@@ -637,16 +945,100 @@ impl Fault {
     }
 }
 
+/// ` (in f < g < h)`: the guest's innermost frames, where wasmtime has them.
+fn frames(error: &wasmtime::Error) -> String {
+    let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return String::new();
+    };
+    let names: Vec<String> = bt
+        .frames()
+        .iter()
+        .take(3)
+        .map(|f| match f.func_name() {
+            Some(name) => guest_text(name, 80),
+            None => format!("wasm function {}", f.func_index()),
+        })
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (in {})", names.join(" < "))
+    }
+}
+
+/// A trap (or a host function's error) as a [`Fault`]. `armed`: the deadline
+/// of the call; `stderr`: what the guest printed to standard error in it.
+fn classify(error: wasmtime::Error, armed: Duration, limits: &Limits, stderr: &str) -> Fault {
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Fault::Exit { code: exit.0 };
+    }
+    let text = format!("{error:#}");
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        match trap {
+            wasmtime::Trap::Interrupt => return Fault::Deadline { budget: armed },
+            wasmtime::Trap::StackOverflow => return Fault::StackOverflow { at: frames(&error) },
+            wasmtime::Trap::UnreachableCodeReached => {
+                let message = panic_message(stderr)
+                    .map(|m| guest_text(&m, 1000))
+                    .unwrap_or_else(|| format!("unreachable code reached{}", frames(&error)));
+                return Fault::Panic { message };
+            }
+            _ => {}
+        }
+    }
+    if let Some(at) = text.find(BLOCKING) {
+        let call = text[at + BLOCKING.len()..]
+            .trim_start_matches(':')
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        return Fault::Blocked {
+            call: format!("a blocking call to {call}"),
+        };
+    }
+    if text.contains("forcing trap when growing memory") || text.contains("memory allocation") {
+        return Fault::Memory {
+            cap: limits.memory_bytes,
+        };
+    }
+    if text.contains("resource table has no free keys") {
+        return Fault::Resource {
+            message: format!(
+                "holds {} WASI handles (open files, streams, pollables), its cap",
+                limits.max_handles
+            ),
+        };
+    }
+    if text.contains("cannot allocate another handle") {
+        return Fault::Resource {
+            message: "its component's handle table is full".into(),
+        };
+    }
+    if let Some(at) = text.find(TOO_LARGE) {
+        let rest = text[at..].lines().next().unwrap_or_default();
+        return Fault::Resource {
+            message: rest.to_owned(),
+        };
+    }
+    let what = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    Fault::Trap {
+        message: format!("{}{}", guest_text(&what, 1000), frames(&error)),
+    }
+}
+
 /// One live instance of a plugin.
 pub struct Instance {
     store: Store<HostState>,
     exports: Exports,
     limits: Limits,
     grants: Grants,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-    seen_out: usize,
-    seen_err: usize,
+    stdout: GuestOutput,
+    stderr: GuestOutput,
     poisoned: bool,
     /// The deadline of the call in progress.
     armed: Duration,
@@ -655,6 +1047,40 @@ pub struct Instance {
 
 /// A filter's answer for a batch.
 pub type Keep = (Vec<bool>, Vec<Rejection>);
+
+/// An enricher's answer for a batch, checked: per event, the fields it adds
+/// (parsed once, strictly, numbers as written) or why they are unusable.
+#[derive(Debug)]
+pub struct Enriched {
+    pub fields: Vec<Result<serde_json::Map<String, serde_json::Value>, String>>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// The most bytes of additions one event may get from one step.
+pub const MAX_ADDITIONS_BYTES: usize = 1 << 20;
+
+/// One event's additions, strictly: valid UTF-8 JSON (escapes included, no
+/// lone surrogates), an object, nested at most 128 deep, under
+/// [`MAX_ADDITIONS_BYTES`]. Numbers keep the digits the plugin wrote.
+pub fn parse_additions(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if bytes.len() > MAX_ADDITIONS_BYTES {
+        return Err(format!(
+            "additions of {} bytes, over the {} MiB cap",
+            bytes.len(),
+            MAX_ADDITIONS_BYTES >> 20
+        ));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("additions are not a JSON object".into());
+    }
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            "additions nest deeper than 128 levels".into()
+        } else {
+            format!("additions are not valid JSON: {e}")
+        }
+    })
+}
 
 impl Instance {
     /// The plugin this is an instance of.
@@ -685,31 +1111,33 @@ impl Instance {
 
     fn arm_for(&mut self, budget: Duration) {
         self.armed = budget;
-        let ticks = (budget.as_micros() / TICK.as_micros()).max(1) as u64;
-        self.store.set_epoch_deadline(ticks);
+        self.store.set_epoch_deadline(ticks(budget));
+        self.store.data_mut().log_budget.new_call();
     }
 
-    /// The guest's output since the last call, as log lines tagged with the plugin.
+    /// The guest's output since the last call, as log lines tagged with the
+    /// plugin (escaped, cut, rate-limited); returns what it wrote to stderr.
     fn drain_output(&mut self) -> String {
-        let out = self.stdout.contents();
-        let err = self.stderr.contents();
-        let new_out = String::from_utf8_lossy(&out[self.seen_out.min(out.len())..]).into_owned();
-        let new_err = String::from_utf8_lossy(&err[self.seen_err.min(err.len())..]).into_owned();
-        self.seen_out = out.len();
-        self.seen_err = err.len();
-        for line in new_out.lines().chain(new_err.lines()) {
-            match self.store.data_mut().log_budget.take() {
+        let out = self.stdout.take();
+        let err = self.stderr.take();
+        let over = self.stdout.take_dropped() + self.stderr.take_dropped();
+        let new_err = String::from_utf8_lossy(&err).into_owned();
+        let name = &self.plugin.name;
+        let budget = &mut self.store.data_mut().log_budget;
+        for line in String::from_utf8_lossy(&out).lines().chain(new_err.lines()) {
+            match budget.take(line.len()) {
                 None => {}
-                Some(0) => tracing::info!(plugin = %self.plugin.name, "guest: {line}"),
+                Some(0) => {
+                    tracing::info!(plugin = %name, "guest: {}", guest_text(line, LOG_LINE_MAX))
+                }
                 Some(dropped) => {
-                    tracing::warn!(plugin = %self.plugin.name, dropped, "plugin output lines dropped (over {LOG_PER_SECOND}/s)");
-                    tracing::info!(plugin = %self.plugin.name, "guest: {line}");
+                    tracing::warn!(plugin = %name, dropped, "plugin output lines dropped (over {LOG_PER_SECOND}/s or {LOG_BYTES_PER_CALL} bytes a call)");
+                    tracing::info!(plugin = %name, "guest: {}", guest_text(line, LOG_LINE_MAX));
                 }
             }
         }
-        if self.seen_out + self.seen_err > OUTPUT_CAP / 2 {
-            // Nearly full pipes would make the guest's writes fail: start afresh.
-            self.poisoned = true;
+        if over > 0 {
+            tracing::warn!(plugin = %name, bytes = over, "plugin output over {OUTPUT_CAP} bytes in one call dropped");
         }
         new_err
     }
@@ -717,38 +1145,7 @@ impl Instance {
     fn fault(&mut self, error: wasmtime::Error) -> Fault {
         self.poisoned = true;
         let stderr = self.drain_output();
-        let text = format!("{error:#}");
-        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-            match trap {
-                wasmtime::Trap::Interrupt => return Fault::Deadline { budget: self.armed },
-                wasmtime::Trap::UnreachableCodeReached => {
-                    let message =
-                        panic_message(&stderr).unwrap_or_else(|| "unreachable code reached".into());
-                    return Fault::Panic { message };
-                }
-                _ => {}
-            }
-        }
-        if let Some(at) = text.find(BLOCKING) {
-            let call = text[at + BLOCKING.len()..]
-                .trim_start_matches(':')
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            return Fault::Blocked {
-                call: format!("a blocking call to {call}"),
-            };
-        }
-        if text.contains("forcing trap when growing memory") || text.contains("memory allocation") {
-            return Fault::Memory {
-                cap: self.limits.memory_bytes,
-            };
-        }
-        Fault::Trap {
-            message: text.lines().next().unwrap_or_default().to_owned(),
-        }
+        classify(error, self.armed, &self.limits, &stderr)
     }
 
     /// After a call: the guest's output logged, and a trap turned into a [`Fault`].
@@ -803,9 +1200,10 @@ impl Instance {
         Ok(answer)
     }
 
-    /// Runs an enricher over a batch and checks the answer's shape: one JSON
-    /// object (or nothing) per event.
-    pub fn enrich(&mut self, batch: &WitBatch) -> Result<Result<Additions, RetryLater>, Fault> {
+    /// Runs an enricher over a batch, checks the answer's shape (one entry per
+    /// event, in range) and parses each event's additions strictly: an event
+    /// whose additions are unusable gets the reason instead.
+    pub fn enrich(&mut self, batch: &WitBatch) -> Result<Result<Enriched, RetryLater>, Fault> {
         let n = batch.offsets.len();
         self.arm(n);
         let Exports::Enricher(b) = &self.exports else {
@@ -814,33 +1212,43 @@ impl Instance {
             });
         };
         let r = b.weir_plugin_enricher().call_enrich(&mut self.store, batch);
-        let answer = self.settle(r)?;
-        if let Ok(add) = &answer {
-            if add.field_ends.len() != n {
+        let add = match self.settle(r)? {
+            Ok(add) => add,
+            Err(retry) => return Ok(Err(retry)),
+        };
+        if add.field_ends.len() != n {
+            return Err(Fault::BadResult {
+                message: format!("{} additions for {n} events", add.field_ends.len()),
+            });
+        }
+        check_rejections(&add.rejected, n)?;
+        let mut fields = Vec::with_capacity(n);
+        let mut start = 0usize;
+        for (i, &end) in add.field_ends.iter().enumerate() {
+            let end = end as usize;
+            if end < start || end > add.fields.len() {
                 return Err(Fault::BadResult {
-                    message: format!("{} additions for {n} events", add.field_ends.len()),
+                    message: format!("additions of event {i} end at {end}, out of range"),
                 });
             }
-            let mut start = 0usize;
-            for (i, &end) in add.field_ends.iter().enumerate() {
-                let end = end as usize;
-                if end < start || end > add.fields.len() {
-                    return Err(Fault::BadResult {
-                        message: format!("additions of event {i} end at {end}, out of range"),
-                    });
-                }
-                let obj = &add.fields[start..end];
-                if !obj.is_empty() && !is_json_object(obj) {
-                    return Err(Fault::BadResult {
-                        message: format!("additions of event {i} are not a JSON object"),
-                    });
-                }
-                start = end;
-            }
-            check_rejections(&add.rejected, n)?;
+            let obj = &add.fields[start..end];
+            start = end;
+            fields.push(if obj.is_empty() {
+                Ok(serde_json::Map::new())
+            } else {
+                parse_additions(obj)
+            });
         }
-        Ok(answer)
+        Ok(Ok(Enriched {
+            fields,
+            rejected: add.rejected,
+        }))
     }
+}
+
+/// Epoch ticks in `budget` (at least one).
+fn ticks(budget: Duration) -> u64 {
+    (budget.as_micros() / TICK.as_micros()).max(1) as u64
 }
 
 /// Every rejection must name an event of the batch.
@@ -851,11 +1259,6 @@ fn check_rejections(rejected: &[Rejection], n: usize) -> Result<(), Fault> {
         }),
         None => Ok(()),
     }
-}
-
-fn is_json_object(bytes: &[u8]) -> bool {
-    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 /// Rust's panic hook prints `panicked at FILE:LINE:COL:\nMESSAGE`; keep MESSAGE.
@@ -886,9 +1289,60 @@ mod tests {
     }
 
     #[test]
-    fn additions_must_be_objects() {
-        assert!(is_json_object(br#"{"a":1}"#));
-        assert!(!is_json_object(b"[1]"));
-        assert!(!is_json_object(b"{\"a\""));
+    fn additions_are_parsed_strictly_and_keep_their_digits() {
+        let ok = parse_additions(
+            br#"{"a":12345678901234567890123,"b":0.1000000000000000055511151231257827}"#,
+        )
+        .expect("valid");
+        assert_eq!(ok["a"].to_string(), "12345678901234567890123");
+        assert_eq!(ok["b"].to_string(), "0.1000000000000000055511151231257827");
+        // The digits as written; serde_json spells an exponent's sign out.
+        assert_eq!(
+            parse_additions(b"{\"a\":1e400}").expect("kept")["a"].to_string(),
+            "1e+400"
+        );
+        let bad = |b: &[u8]| parse_additions(b).expect_err("must be refused");
+        assert_eq!(bad(b"[1]"), "additions are not a JSON object");
+        assert!(bad(b"{\"a\"").starts_with("additions are not valid JSON: "));
+        assert!(
+            bad(b"{\"a\":\"\xff\"}").contains("invalid unicode"),
+            "{}",
+            bad(b"{\"a\":\"\xff\"}")
+        );
+        assert!(bad(br#"{"a":"\ud800"}"#).starts_with("additions are not valid JSON: "));
+        assert!(bad(br#"{"a":"\ud800x"}"#).starts_with("additions are not valid JSON: "));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(
+            bad(deep.as_bytes()),
+            "additions nest deeper than 128 levels"
+        );
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ADDITIONS_BYTES));
+        assert!(bad(big.as_bytes()).contains("over the 1 MiB cap"));
+    }
+
+    #[test]
+    fn guest_text_cannot_forge_lines() {
+        let t = guest_text("ok\n2026-11-28T00:00:00Z ERROR weir: forged\x1b[31m", 200);
+        assert!(!t.contains('\n') && !t.contains('\x1b'), "{t}");
+        assert!(t.starts_with("ok\\n2026"), "{t}");
+        let long = guest_text(&"é".repeat(1000), 100);
+        assert!(
+            long.starts_with(&"é".repeat(50)) && long.ends_with("(cut: 2000 bytes in all)"),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn log_budget_caps_lines_and_bytes_per_call() {
+        let mut b = LogBudget::new();
+        let mut logged = 0;
+        for _ in 0..1000 {
+            if b.take(1 << 20).is_some() {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, LOG_BYTES_PER_CALL / LOG_LINE_MAX);
+        b.new_call();
+        assert!(b.take(10).is_some_and(|dropped| dropped > 900));
     }
 }

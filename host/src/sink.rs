@@ -564,7 +564,20 @@ pub struct Writer {
     last_canary_log: Option<std::time::Instant>,
     /// Where a reloaded chain waits; taken at a batch boundary.
     pub reload: Option<crate::reload::Slot>,
+    /// Set when the process is told to stop.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// When this writer first saw the stop while a batch was being retried.
+    stopping_since: Option<std::time::Instant>,
+    /// A batch was left uncommitted at a stop: nothing after it may commit.
+    abandoned: bool,
 }
+
+/// After a stop signal, how long a batch that cannot be committed (the
+/// database away, a plugin paused) keeps being retried before it is left
+/// uncommitted, to be read again at the next start. With the backoff's 5 s
+/// cap, a stopped process exits at most about 15 s after the signal plus the
+/// call or statement in progress.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Adds what the chain's steps did since `before` to the metrics.
 fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats]) {
@@ -679,13 +692,18 @@ impl Writer {
             last_step_log: Vec::new(),
             last_canary_log: None,
             reload: None,
+            stop: None,
+            stopping_since: None,
+            abandoned: false,
         }
     }
 
     /// Writes every batch received until the channel closes.
     pub async fn run(mut self, mut batches: tokio::sync::mpsc::Receiver<Batch>) {
         while let Some(batch) = batches.recv().await {
-            self.write(&batch).await;
+            if !self.abandoned {
+                self.write(&batch).await;
+            }
             let _ = self.notes.send(Note::Spent(batch));
         }
         if let Some(conn) = self.conn.take() {
@@ -752,6 +770,9 @@ impl Writer {
                     partition = p,
                     "partition revoked while its batch was retried"
                 );
+                return;
+            }
+            if self.give_up(batch) {
                 return;
             }
             if in_doubt {
@@ -864,6 +885,16 @@ impl Writer {
                 Err(e) if classify(&e) == ErrorClass::BadRow => {
                     use_insert = true;
                     match self.dry_run(batch, start, &refused, chain_view).await {
+                        Ok(bad) if bad.is_empty() => {
+                            // No row is at fault: the statement that failed was
+                            // Weir's own (a dead letter or the offsets row).
+                            error!(
+                                pipeline = %self.pipeline, partition = p, table = %self.plan.table,
+                                "the database refused Weir's own bookkeeping for a batch (no row is at fault); retrying with backoff: {e}"
+                            );
+                            self.retry_later(&mut backoff, p, &e).await;
+                            in_doubt = true;
+                        }
                         Ok(bad) => refused.extend(bad),
                         Err(e) => {
                             self.retry_later(&mut backoff, p, &e).await;
@@ -907,9 +938,9 @@ impl Writer {
         start: usize,
         backoff: &mut Backoff,
     ) -> Option<Option<ChainOutput>> {
-        let Some(chain) = self.chain.as_mut() else {
+        if self.chain.is_none() {
             return Some(None);
-        };
+        }
         // Events the sink will dead-letter anyway are not shown to the steps.
         let mut skip = vec![false; batch.len()];
         for s in skip.iter_mut().take(start) {
@@ -932,6 +963,10 @@ impl Writer {
         }
         loop {
             self.claims.current(batch.partition, batch.generation)?;
+            if self.give_up(batch) {
+                return None;
+            }
+            let chain = self.chain.as_mut()?;
             let topic = self.offsets.topic().to_owned();
             let before = chain.stats.clone();
             let result = tokio::task::block_in_place(|| chain.run(&topic, batch, &skip));
@@ -1024,6 +1059,33 @@ impl Writer {
             d.live,
             d.candidate
         );
+    }
+
+    /// Whether to leave this batch uncommitted: the process was told to stop
+    /// more than [`STOP_GRACE`] ago. Nothing of the batch was committed, so it
+    /// is read again at the next start; this writer commits nothing more.
+    fn give_up(&mut self, batch: &Batch) -> bool {
+        if !self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return false;
+        }
+        let since = *self
+            .stopping_since
+            .get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < STOP_GRACE {
+            return false;
+        }
+        warn!(
+            pipeline = %self.pipeline,
+            partition = batch.partition,
+            from = batch.offsets.first().copied().unwrap_or_default(),
+            "stopping with a batch uncommitted after {STOP_GRACE:?} of retries; it is read again at the next start"
+        );
+        self.abandoned = true;
+        true
     }
 
     /// Logs a failed attempt, drops the connection (its transaction, if any, dies

@@ -107,7 +107,7 @@ fn expected_reason(marker: &str, plugins: &std::path::Path, offset: usize) -> (S
         "bad" => (
             "step:bad-additions".into(),
             format!(
-                "plugin `bad-additions` (sha256 {}) bad result: additions of event 0 are not a JSON object",
+                "plugin `bad-additions` (sha256 {}) bad result: additions are not a JSON object",
                 hash("bad-additions")
             ),
         ),
