@@ -15,6 +15,7 @@ mod config_errors;
 mod dead_letters;
 mod faults;
 mod fencing;
+mod hostile;
 mod operations;
 mod pinterest;
 mod plugins;

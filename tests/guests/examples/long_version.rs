@@ -1,0 +1,30 @@
+//! long_version: describes itself with a 3000-character version, rejects events with "note":"reject" (must cause: the version shortened wherever it is shown, the rejections as dead letters, the rest kept).
+wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
+
+use exports::weir::plugin::filter::Guest;
+use weir::plugin::types::{Batch, Description, Rejection, RetryLater};
+use weir_test_guests::payload_has;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn describe() -> Description {
+        Description { name: "long_version".replace('_', "-"), version: "9".repeat(3000), reads: vec![], writes: vec![] }
+    }
+
+    fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
+        let mut rejected = Vec::new();
+        for i in 0..events.offsets.len() {
+            if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"reject""#) {
+                rejected.push(Rejection { index: i as u32, reason: "refused for the test".into() });
+            }
+        }
+        Ok((vec![true; events.offsets.len()], rejected))
+    }
+}
+
+export!(Plugin);
