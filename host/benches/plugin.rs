@@ -8,7 +8,9 @@
 //! The pass-through filter and the constant enricher of `tests/guests` (built
 //! here for wasm32-wasip2 if needed) run over batches of 1, 64, 256, 1024 and
 //! 4096 engagement events (~230 bytes each), epoch interruption on; then the
-//! cost of rebuilding an instance after a trap.
+//! cost of rebuilding an instance after a trap, the host's memory over a
+//! million events through hostile guests, and how long containment takes
+//! when every event, one or ten of a 5,000-event batch overrun the deadline.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,6 +169,42 @@ fn main() -> anyhow::Result<()> {
          {:.1} s; host RSS (MiB) every ~200k events: {samples:?}",
         started.elapsed().as_secs_f64()
     );
+
+    // Containment: 5,000-event batches in which every event, or one event,
+    // overruns the deadline (default limits: 200 µs an event, 100 ms at least).
+    println!("containment of `loops` at batch 5000 (default limits):");
+    let loops = load("loops", Kind::Filter)?;
+    for (what, looping) in [
+        ("every event loops", 5000usize),
+        ("one event loops", 1),
+        ("ten events loop", 10),
+        ("every other loops", 2500),
+    ] {
+        let mut chain = Chain::new(std::slice::from_ref(&loops))?;
+        let mut b = Batch::default();
+        for n in 0..5000 {
+            let note = if n * looping / 5000 != (n + 1) * looping / 5000 {
+                "loop"
+            } else {
+                "ok"
+            };
+            let payload = format!(r#"{{"event_id":"{n:024x}","note":"{note}"}}"#);
+            b.push(n as i64, 1, None, payload.as_bytes(), 1 << 20, 1 << 20);
+        }
+        let t = Instant::now();
+        let out = chain.run("t", &b, &vec![false; 5000])?;
+        let dead = out
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, weir::chain::Outcome::Dead { .. }))
+            .count();
+        println!(
+            "  {what:<18} settled in {:>5.2} s: {} calls faulted, {dead} dead letters, {} batch settled without running each alone",
+            t.elapsed().as_secs_f64(),
+            chain.stats[0].faults,
+            chain.stats[0].settled
+        );
+    }
     Ok(())
 }
 

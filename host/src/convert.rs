@@ -507,8 +507,10 @@ impl Decoder {
         self.decode_serde(payload, slots)
     }
 
-    /// The slow path: serde_json decides, with its error messages.
-    fn decode_serde<'a>(
+    /// The slow path alone: serde_json decides, with its error messages
+    /// ([`Decoder::decode`] must agree with it; the decoder fuzz target checks).
+    #[doc(hidden)]
+    pub fn decode_serde<'a>(
         &self,
         payload: &'a [u8],
         slots: &mut Vec<Option<&'a str>>,

@@ -106,6 +106,8 @@ pub struct Metrics {
     pub step_events: Family<OutcomeLabels, Counter>,
     pub step_seconds: Histograms<StepLabels>,
     pub traps: Family<TrapLabels, Counter>,
+    pub undeclared_dropped: Family<StepLabels, Counter>,
+    pub settled: Family<StepLabels, Counter>,
     pub memory_peak: Family<StepLabels, Gauge>,
     pub batch_events: Histograms<PipelineLabels>,
     pub write_seconds: Histograms<PipelineLabels>,
@@ -130,6 +132,8 @@ impl Metrics {
             step_events: Family::default(),
             step_seconds: Family::new_with_constructor(seconds),
             traps: Family::default(),
+            undeclared_dropped: Family::default(),
+            settled: Family::default(),
             memory_peak: Family::default(),
             batch_events: Family::new_with_constructor(sizes),
             write_seconds: Family::new_with_constructor(seconds),
@@ -180,8 +184,18 @@ impl Metrics {
         );
         registry.register(
             "plugin_traps",
-            "Plugin faults by kind (deadline, memory, panic, bad_result, blocked, trap)",
+            "Plugin faults by kind (deadline, memory, stack_overflow, exit, resource, panic, bad_result, blocked, trap)",
             m.traps.clone(),
+        );
+        registry.register(
+            "step_undeclared_dropped",
+            "Fields a step wrote without declaring them, dropped (undeclared_writes = \"drop\")",
+            m.undeclared_dropped.clone(),
+        );
+        registry.register(
+            "step_settled_batches",
+            "Batches a step faulted on mostly, settled as dead letters without running each event alone",
+            m.settled.clone(),
         );
         registry.register_with_unit(
             "plugin_memory_peak",

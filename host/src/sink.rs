@@ -598,6 +598,20 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
         count("kept", now.kept - was.kept);
         count("dropped", now.dropped - was.dropped);
         count("dead_letter", now.dead_letters - was.dead_letters);
+        let labels = crate::metrics::StepLabels {
+            pipeline: pipeline.to_owned(),
+            step: name.clone(),
+        };
+        if now.undeclared_dropped > was.undeclared_dropped {
+            m.undeclared_dropped
+                .get_or_create(&labels)
+                .inc_by(now.undeclared_dropped - was.undeclared_dropped);
+        }
+        if now.settled > was.settled {
+            m.settled
+                .get_or_create(&labels)
+                .inc_by(now.settled - was.settled);
+        }
         for (result, n) in [
             ("same", now.canary_same - was.canary_same),
             ("different", now.canary_different - was.canary_different),

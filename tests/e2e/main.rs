@@ -13,6 +13,7 @@ mod support;
 
 mod config_errors;
 mod dead_letters;
+mod escaping;
 mod faults;
 mod fencing;
 mod hostile;
