@@ -528,7 +528,8 @@ fn check_bounds_instantiation_and_init_errors() {
         stderr.contains("plugin `start-loop`: instantiating: deadline: ran past its 1.5s budget"),
         "{stderr}"
     );
-    assert!(took < Duration::from_secs(15), "{took:?}");
+    // The deadline fires on time: 1.5 s of it, the rest is weir check's own work.
+    assert!(took < Duration::from_secs(6), "{took:?}");
     let config = std::fs::read_to_string(&s.config)
         .unwrap()
         .replace("plugin = \"start-loop\"", "plugin = \"noisy-init\"");
@@ -542,4 +543,54 @@ fn check_bounds_instantiation_and_init_errors() {
     );
     assert!(stderr.len() < 8 << 10, "{} bytes", stderr.len());
     assert!(!stderr.contains('\x1b'));
+}
+
+/// A build whose start function never returns, dropped into a live plugin
+/// folder, is refused after the init deadline; the running version serves on
+/// and a good build dropped after it is picked up.
+#[test]
+fn a_hanging_build_does_not_wedge_the_reloader() {
+    let _g = serial();
+    let s = Scenario::tagged(
+        "hostile_reload",
+        "  [[pipeline.step]]\n  plugin = \"tag\"\n  limits = { init_ms = 2000 }\n",
+        "  weir_test = \"weir_test\"",
+    );
+    let plugins = s.dir.join("plugins");
+    let read = |name: &str| std::fs::read(plugins.join(name)).expect(name);
+    let (v1, v2, hang) = (
+        read("tag-v1.wasm"),
+        read("tag-v2.wasm"),
+        read("start-loop.wasm"),
+    );
+    crate::support::drop_in(&plugins, "tag", &v1);
+    let weir = s.start("run");
+    crate::support::wait_log(&weir, "watching the plugin folder");
+    let producer = s.gen_spawn(30_000, 3_000, &[]);
+    let wait_rows = |tag: &str| {
+        let started = Instant::now();
+        while s.count(&format!(
+            "SELECT COUNT(*) FROM engagement WHERE weir_test = '{tag}'"
+        )) < 500
+        {
+            assert!(started.elapsed() < Duration::from_secs(60), "no {tag} rows");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_rows("v1");
+    crate::support::drop_in(&plugins, "tag", &hang);
+    std::thread::sleep(Duration::from_millis(300));
+    crate::support::drop_in(&plugins, "tag", &v2);
+    wait_rows("v2");
+    let out = producer.wait_with_output().expect("weir gen");
+    assert!(out.status.success());
+    let produced: crate::support::Summary = serde_json::from_slice(&out.stdout).expect("summary");
+    s.wait_accounted(produced.produced, Duration::from_secs(120));
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
+    assert!(
+        log.contains("instantiating: deadline: ran past its 2s budget"),
+        "the hanging build was refused for its deadline: {log}"
+    );
+    s.assert_exactly_once(produced.produced);
 }

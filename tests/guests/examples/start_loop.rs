@@ -1,8 +1,8 @@
-//! start_loop: loops forever in `_initialize`, which the component runs when it is instantiated, before any export (must cause: instantiation stopped by its deadline, the step refused instead of a hung pipeline).
-wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
+//! start_loop: an enricher that loops forever in `_initialize`, which the component runs when it is instantiated, before any export (must cause: instantiation stopped by its deadline, the step refused instead of a hung pipeline).
+wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
 
-use exports::weir::plugin::filter::Guest;
-use weir::plugin::types::{Batch, Description, Rejection, RetryLater};
+use exports::weir::plugin::enricher::Guest;
+use weir::plugin::types::{Additions, Batch, Description, RetryLater};
 
 /// Spins forever. Exported as `_initialize`, so the component's start section
 /// calls it during instantiation (a `.init_array` constructor would only run at
@@ -26,8 +26,9 @@ impl Guest for Plugin {
         Ok(())
     }
 
-    fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
-        Ok((vec![true; events.offsets.len()], Vec::new()))
+    fn enrich(events: Batch) -> Result<Additions, RetryLater> {
+        let n = events.offsets.len();
+        Ok(Additions { fields: Vec::new(), field_ends: vec![0; n], rejected: Vec::new() })
     }
 }
 
