@@ -1321,6 +1321,52 @@ mod tests {
     }
 
     #[test]
+    fn cached_artifacts_are_loaded_only_when_private_and_intact() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("weir-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(cache::usable(&dir), "a fresh folder is made private");
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let artifact = dir.join("abc-0123.cwasm");
+        cache::write(&artifact, b"native code");
+        assert_eq!(
+            cache::read_verified(&artifact).as_deref(),
+            Some(&b"native code"[..])
+        );
+        // A changed artifact no longer matches its digest.
+        std::fs::write(&artifact, b"other code!").unwrap();
+        assert_eq!(cache::read_verified(&artifact), None);
+        cache::write(&artifact, b"native code");
+        // Writable by others: neither the file nor the folder is trusted.
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(cache::read_verified(&artifact), None);
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!cache::usable(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn staged_folders_are_private_and_removed_with_the_step() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let staged = Staged::new("geo/../enricher").unwrap();
+        let path = staged.path().to_owned();
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("geo____enricher"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::write(path.join("f"), b"x").unwrap();
+        drop(staged);
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn guest_text_cannot_forge_lines() {
         let t = guest_text("ok\n2026-11-28T00:00:00Z ERROR weir: forged\x1b[31m", 200);
         assert!(!t.contains('\n') && !t.contains('\x1b'), "{t}");
