@@ -15,6 +15,15 @@ fn event(n: usize, note: &str) -> String {
     )
 }
 
+/// One event per note, numbered from 0.
+fn events(notes: &[&str]) -> Vec<String> {
+    notes
+        .iter()
+        .enumerate()
+        .map(|(n, note)| event(n, note))
+        .collect()
+}
+
 /// `weir test` over `lines`: (kept events, dead letters, stderr, success).
 fn offline(
     s: &Scenario,
@@ -79,11 +88,7 @@ fn plugin_output_is_validated_and_numbers_keep_their_digits() {
         "digits400",
         "ok",
     ];
-    let lines: Vec<String> = notes
-        .iter()
-        .enumerate()
-        .map(|(n, note)| event(n, note))
-        .collect();
+    let lines = events(&notes);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
     let hash = short_hash(&s.dir.join("plugins/bad-numbers.wasm"));
@@ -150,17 +155,7 @@ fn plugin_numbers_land_exactly_or_as_dead_letters() {
     );
     let weir = s.start("numbers");
     let notes = ["ok", "bigtext", "u64over", "float", "utf8", "ok"];
-    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", crate::support::BROKERS)
-        .create()
-        .expect("producer");
-    for (n, note) in notes.iter().enumerate() {
-        producer
-            .send(rdkafka::producer::BaseRecord::<str, str>::to(&s.topic).payload(&event(n, note)))
-            .map_err(|(e, _)| e)
-            .expect("send");
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    s.produce(&events(&notes));
     s.wait_accounted(notes.len() as u64, Duration::from_secs(60));
     assert!(weir.stop(Duration::from_secs(30)).success());
     let acc = s.assert_exactly_once(notes.len() as u64);
@@ -199,11 +194,7 @@ fn trap_reasons_name_what_happened() {
         },
     );
     let notes = ["ok", "stack", "ok", "exit", "handles", "ok"];
-    let lines: Vec<String> = notes
-        .iter()
-        .enumerate()
-        .map(|(n, note)| event(n, note))
-        .collect();
+    let lines = events(&notes);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
     assert_eq!(kept.len(), 3, "{dead:?}");
@@ -280,11 +271,7 @@ fn handles_are_capped_per_instance() {
         },
     );
     std::fs::write(s.dir.join("greeting.txt"), "hello\n").unwrap();
-    let lines: Vec<String> = ["ok", "fds", "ok", "fds", "ok"]
-        .iter()
-        .enumerate()
-        .map(|(n, note)| event(n, note))
-        .collect();
+    let lines = events(&["ok", "fds", "ok", "fds", "ok"]);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
     assert_eq!(kept.len(), 3, "{dead:?}");
@@ -317,11 +304,7 @@ fn lookup_answers_are_bounded_by_the_guest_memory_cap() {
     let mut config = std::fs::read_to_string(&s.config).unwrap();
     config.push_str("\n[lookup.big]\ncsv = \"big.csv\"\nrefresh_secs = 0\n");
     std::fs::write(&s.config, config).unwrap();
-    let lines: Vec<String> = ["ok", "amplify", "ok"]
-        .iter()
-        .enumerate()
-        .map(|(n, note)| event(n, note))
-        .collect();
+    let lines = events(&["ok", "amplify", "ok"]);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
     assert_eq!(kept.len(), 2, "{dead:?}");
@@ -345,11 +328,7 @@ fn undeclared_writes_are_refused_or_dropped() {
             ..Settings::default()
         },
     );
-    let lines: Vec<String> = ["ok", "sneak", "ok"]
-        .iter()
-        .enumerate()
-        .map(|(n, note)| event(n, note))
-        .collect();
+    let lines = events(&["ok", "sneak", "ok"]);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
     assert_eq!(kept.len(), 2);
@@ -463,18 +442,9 @@ fn sigterm_stops_a_writer_stuck_on_a_batch() {
             ..Settings::default()
         },
     );
-    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", crate::support::BROKERS)
-        .create()
-        .expect("producer");
-    for n in 0..10 {
-        let note = if n == 4 { "panic" } else { "ok" };
-        producer
-            .send(rdkafka::producer::BaseRecord::<str, str>::to(&s.topic).payload(&event(n, note)))
-            .map_err(|(e, _)| e)
-            .expect("send");
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    let mut notes = ["ok"; 10];
+    notes[4] = "panic";
+    s.produce(&events(&notes));
     let weir = s.start("paused");
     crate::support::wait_log(&weir, "partition paused until the plugin is fixed");
     let started = Instant::now();

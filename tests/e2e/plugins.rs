@@ -262,21 +262,7 @@ fn hostile_chain_runs_exactly_once_against_the_services() {
     let weir = s.start("chain");
     let summary = s.gen(20_000, 0, &["--bot-share", "0.1"]);
     let (lines, victims) = input();
-    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", crate::support::BROKERS)
-        .create()
-        .expect("producer");
-    for line in &lines {
-        producer
-            .send(
-                rdkafka::producer::BaseRecord::<str, str>::to(&s.topic)
-                    .key("k")
-                    .payload(line),
-            )
-            .map_err(|(e, _)| e)
-            .expect("send");
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    s.produce(&lines);
     let produced = summary.produced + lines.len() as u64;
     s.wait_accounted(produced, Duration::from_secs(180));
     let log = weir.log();

@@ -286,6 +286,26 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
     }
 
     /// `weir gen` started in the background.
+    /// Produces `payloads` to the scenario's topic (key `k`), in order, and
+    /// waits until the broker has them.
+    pub fn produce<S: AsRef<str>>(&self, payloads: &[S]) {
+        let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", BROKERS)
+            .create()
+            .expect("producer");
+        for p in payloads {
+            producer
+                .send(
+                    rdkafka::producer::BaseRecord::<str, str>::to(&self.topic)
+                        .key("k")
+                        .payload(p.as_ref()),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send");
+        }
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    }
+
     pub fn gen_spawn(&self, count: u64, rate: u64, extra: &[&str]) -> Child {
         self.gen_command(count, rate, extra)
             .stdout(Stdio::piped())

@@ -1,11 +1,5 @@
 //! bad_numbers: answers additions with invalid UTF-8, a lone surrogate, deep nesting, out-of-range or over-long numbers, by "note" (must cause: a bad-result dead letter for each malformed one, exact digits kept for the valid ones, the rest enriched).
-wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
-
-use exports::weir::plugin::enricher::Guest;
-use weir::plugin::types::{Additions, Batch, Description, FieldSpec, FieldType, RetryLater};
 use weir_test_guests::payload_has;
-
-struct Plugin;
 
 /// The additions for one event whose note is `note`, or `None` for any other note.
 fn additions(note: &str) -> Option<Vec<u8>> {
@@ -27,38 +21,9 @@ fn additions(note: &str) -> Option<Vec<u8>> {
 
 const NOTES: [&str; 8] = ["utf8", "surrogate", "deep", "inf", "digits400", "bigtext", "u64over", "float"];
 
-impl Guest for Plugin {
-    fn describe() -> Description {
-        Description {
-            name: "bad_numbers".replace('_', "-"),
-            version: "1.0.0".into(),
-            reads: vec![],
-            writes: vec![
-                FieldSpec { name: "weir_test".into(), type_: FieldType::Text, nullable: true },
-                FieldSpec { name: "weir_int".into(), type_: FieldType::Int, nullable: true },
-            ],
-        }
-    }
-
-    fn init(_config: Vec<(String, String)>) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn enrich(events: Batch) -> Result<Additions, RetryLater> {
-        let mut fields = Vec::new();
-        let mut field_ends = Vec::new();
-        for i in 0..events.offsets.len() {
-            let note = NOTES
-                .iter()
-                .find(|n| payload_has(&events.payloads, &events.payload_ends, i, &format!(r#""note":"{n}""#)));
-            match note.and_then(|n| additions(n)) {
-                Some(a) => fields.extend_from_slice(&a),
-                None => fields.extend_from_slice(br#"{"weir_test":"ok"}"#),
-            }
-            field_ends.push(fields.len() as u32);
-        }
-        Ok(Additions { fields, field_ends, rejected: Vec::new() })
-    }
-}
-
-export!(Plugin);
+weir_test_guests::each_event!("bad-numbers", writes = ["weir_test" => Text, "weir_int" => Int], |events, i| {
+    let note = NOTES
+        .iter()
+        .find(|n| payload_has(&events.payloads, &events.payload_ends, i, &format!(r#""note":"{n}""#)));
+    note.and_then(|n| additions(n)).unwrap_or_else(|| br#"{"weir_test":"ok"}"#.to_vec())
+});

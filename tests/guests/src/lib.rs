@@ -65,3 +65,49 @@ macro_rules! tagger {
         export!(Plugin);
     };
 }
+
+/// A whole enricher plugin `$name` that declares it writes `$field` (with its
+/// WIT `FieldType`) for each pair given, and adds to event `$i` of `$events`
+/// the JSON object bytes `$additions` evaluates to (a `Vec<u8>`); the host
+/// imports (`lookup_many`, `log`) are in scope.
+#[macro_export]
+macro_rules! each_event {
+    ($name:expr, writes = [$($field:expr => $ty:ident),* $(,)?], |$events:ident, $i:ident| $additions:expr) => {
+        wit_bindgen::generate!({ path: "../../wit", world: "enricher-plugin" });
+
+        #[allow(unused_imports)]
+        use weir::plugin::host::*;
+        use exports::weir::plugin::enricher::Guest;
+        use weir::plugin::types::{Additions, Batch, Description, FieldSpec, FieldType, RetryLater};
+
+        struct Plugin;
+
+        impl Guest for Plugin {
+            fn describe() -> Description {
+                Description {
+                    name: $name.into(),
+                    version: "1.0.0".into(),
+                    reads: vec![],
+                    writes: vec![$(FieldSpec { name: $field.into(), type_: FieldType::$ty, nullable: true }),*],
+                }
+            }
+
+            fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+                Ok(())
+            }
+
+            fn enrich($events: Batch) -> Result<Additions, RetryLater> {
+                let mut fields = Vec::new();
+                let mut field_ends = Vec::new();
+                for $i in 0..$events.offsets.len() {
+                    let added: Vec<u8> = $additions;
+                    fields.extend_from_slice(&added);
+                    field_ends.push(fields.len() as u32);
+                }
+                Ok(Additions { fields, field_ends, rejected: Vec::new() })
+            }
+        }
+
+        export!(Plugin);
+    };
+}
