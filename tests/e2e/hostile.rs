@@ -564,3 +564,90 @@ fn a_hanging_build_does_not_wedge_the_reloader() {
     );
     s.assert_exactly_once(produced.produced);
 }
+
+/// Every hostile guest of this file in one chain under `weir run`, behind the
+/// generator's traffic: each victim is a dead letter of its step, the other
+/// events are rows with every enricher's field, the host's descriptors stay
+/// few, and the totals add up to what was produced, with no event twice.
+#[test]
+fn hostile_guests_run_exactly_once_against_the_services() {
+    let _g = serial();
+    let s = Scenario::new(
+        "hostile_chain",
+        Settings {
+            partitions: 2,
+            steps: "  [[pipeline.step]]\n  plugin = \"long-version\"\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"traps\"\n  limits = { handles = 64 }\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"fd-hog\"\n  files = [\"greeting.txt\"]\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"prints\"\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"logs\"\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"undeclared\"\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"bad-numbers\"\n\
+                    \x20 [[pipeline.step]]\n  plugin = \"amplifies\"\n  lookups = [\"big\"]\n",
+            columns: "  weir_test = \"weir_test\"",
+            ..Settings::default()
+        },
+    );
+    s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(512) NULL");
+    std::fs::write(s.dir.join("greeting.txt"), "hello\n").unwrap();
+    std::fs::write(
+        s.dir.join("big.csv"),
+        format!("key,value\nk,{}\n", "v".repeat(10_000)),
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(&s.config).unwrap();
+    config.push_str("\n[lookup.big]\ncsv = \"big.csv\"\nrefresh_secs = 0\n");
+    std::fs::write(&s.config, config).unwrap();
+    let weir = s.start("chain");
+    let summary = s.gen(10_000, 0, &[]);
+    let victims = [
+        ("reject", "step:long-version"),
+        ("stack", "step:traps"),
+        ("exit", "step:traps"),
+        ("handles", "step:traps"),
+        ("fds", "step:fd-hog"),
+        ("sneak", "step:undeclared"),
+        ("utf8", "step:bad-numbers"),
+        ("deep", "step:bad-numbers"),
+        ("amplify", "step:amplifies"),
+    ];
+    let mut notes: Vec<&str> = vec!["ok", "flood", "forge"];
+    notes.extend(victims.iter().map(|(note, _)| *note));
+    notes.push("ok");
+    s.produce(&events(&notes));
+    let produced = summary.produced + notes.len() as u64;
+    s.wait_accounted(produced, Duration::from_secs(180));
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", weir.child.id()))
+        .map(|d| d.count())
+        .unwrap_or_default();
+    assert!(fds < 1000, "weir holds {fds} descriptors");
+    let log = weir.log();
+    assert!(weir.stop(Duration::from_secs(30)).success(), "{log}");
+    let acc = s.assert_exactly_once(produced);
+    assert_eq!(
+        acc.dead_letters as u64,
+        summary.bad() + victims.len() as u64
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM engagement WHERE weir_test IS NULL OR weir_test <> 'ok'"),
+        0,
+        "a row lacks the enrichers' field"
+    );
+    let dead: Vec<(String, String, Vec<u8>)> = s.query(&format!(
+        "SELECT stage, reason, payload FROM weir_dead_letters WHERE topic = '{}' AND stage LIKE 'step:%'",
+        s.topic
+    ));
+    assert_eq!(dead.len(), victims.len(), "{dead:?}");
+    for (note, stage) in victims {
+        let needle = format!("\"note\":\"{note}\"");
+        let (got, reason, _) = dead
+            .iter()
+            .find(|d| String::from_utf8_lossy(&d.2).contains(&needle))
+            .unwrap_or_else(|| panic!("no dead letter for the {note} victim"));
+        assert_eq!(got, stage, "{note}: {reason}");
+    }
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-11-28T00:00:00")),
+        "a plugin forged a log line"
+    );
+}
