@@ -778,6 +778,7 @@ impl Writer {
         let mut in_doubt = false;
         let mut use_insert = self.method == WriteMethod::Insert;
         let mut tolerate_warnings = false;
+        let mut retried = false;
         loop {
             if self.claims.current(p, generation).is_none() {
                 debug!(
@@ -786,9 +787,10 @@ impl Writer {
                 );
                 return;
             }
-            if self.give_up(batch) {
+            if retried && self.give_up(batch) {
                 return;
             }
+            retried = true;
             if in_doubt {
                 let offsets = self.offsets.clone();
                 let read = match self.conn().await {
@@ -975,11 +977,13 @@ impl Writer {
                 *s = true;
             }
         }
+        let mut retried = false;
         loop {
             self.claims.current(batch.partition, batch.generation)?;
-            if self.give_up(batch) {
+            if retried && self.give_up(batch) {
                 return None;
             }
+            retried = true;
             let chain = self.chain.as_mut()?;
             let topic = self.offsets.topic().to_owned();
             let before = chain.stats.clone();
@@ -1075,9 +1079,10 @@ impl Writer {
         );
     }
 
-    /// Whether to leave this batch uncommitted: the process was told to stop
-    /// more than [`STOP_GRACE`] ago. Nothing of the batch was committed, so it
-    /// is read again at the next start; this writer commits nothing more.
+    /// Before a retry: whether to leave this batch uncommitted, the process
+    /// having been told to stop and this writer retrying for more than
+    /// [`STOP_GRACE`] since. Nothing of the batch was committed, so it is read
+    /// again at the next start; this writer commits nothing more.
     fn give_up(&mut self, batch: &Batch) -> bool {
         if !self
             .stop
