@@ -394,6 +394,44 @@ fn a_step_faulting_on_every_event_is_settled_quickly() {
     assert!(stderr.contains("step loops: in 512, kept 0"), "{stderr}");
 }
 
+/// An event a filter both drops and rejects is one dead letter, counted as
+/// one; a 3,000-character version is shown cut, in `weir check` as elsewhere.
+#[test]
+fn a_dropped_and_rejected_event_counts_once() {
+    let _g = serial();
+    let s = Scenario::new(
+        "hostile_counts",
+        Settings {
+            steps: "  [[pipeline.step]]\n  plugin = \"long-version\"\n",
+            ..Settings::default()
+        },
+    );
+    let (kept, dead, stderr, ok) = offline(&s, &events(&["ok", "reject", "ok"]));
+    assert!(ok, "{stderr}");
+    assert_eq!((kept.len(), dead.len()), (2, 1));
+    assert_eq!(
+        reason_at(&dead, 1),
+        "rejected by `long-version`: refused for the test"
+    );
+    assert!(
+        stderr.contains("step long-version: in 3, kept 2, dropped 0, dead letters 1,"),
+        "{stderr}"
+    );
+    let out = Command::new(weir_bin())
+        .args(["check", "-c"])
+        .arg(&s.config)
+        .output()
+        .expect("weir check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let step = stdout
+        .lines()
+        .find(|l| l.contains("step 1: long-version"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(step.len() < 200, "{step}");
+    assert!(step.contains("…(cut: 3000 bytes in all)"), "{step}");
+}
+
 /// A plugin whose version does not fit Weir's own `chain` column: its dead
 /// letters are still written (the label cut and hashed), every event is
 /// accounted for, and the process stops on SIGTERM.

@@ -1,4 +1,4 @@
-//! long_version: describes itself with a 3000-character version, rejects events with "note":"reject" (must cause: the version shortened wherever it is shown, the rejections as dead letters, the rest kept).
+//! long_version: describes itself with a 3000-character version, drops and also rejects events with "note":"reject" (must cause: the version shortened wherever it is shown, each such event one dead letter, counted as one, the rest kept).
 wit_bindgen::generate!({ path: "../../wit", world: "filter-plugin" });
 
 use exports::weir::plugin::filter::Guest;
@@ -18,12 +18,14 @@ impl Guest for Plugin {
 
     fn keep(events: Batch) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater> {
         let mut rejected = Vec::new();
-        for i in 0..events.offsets.len() {
+        let mut keep = vec![true; events.offsets.len()];
+        for (i, k) in keep.iter_mut().enumerate() {
             if payload_has(&events.payloads, &events.payload_ends, i, r#""note":"reject""#) {
+                *k = false;
                 rejected.push(Rejection { index: i as u32, reason: "refused for the test".into() });
             }
         }
-        Ok((vec![true; events.offsets.len()], rejected))
+        Ok((keep, rejected))
     }
 }
 
