@@ -1073,13 +1073,63 @@ pub fn parse_additions(bytes: &[u8]) -> Result<serde_json::Map<String, serde_jso
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("additions are not a JSON object".into());
     }
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes).map_err(|e| {
-        if e.to_string().starts_with("recursion limit exceeded") {
-            "additions nest deeper than 128 levels".into()
-        } else {
-            format!("additions are not valid JSON: {e}")
+    let fields = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+        .map_err(|e| {
+            if e.to_string().starts_with("recursion limit exceeded") {
+                "additions nest deeper than 128 levels".to_owned()
+            } else {
+                format!("additions are not valid JSON: {e}")
+            }
+        })?;
+    reserved_keys(bytes)?;
+    Ok(fields)
+}
+
+/// The names serde_json gives its own tokens (with `arbitrary_precision` and
+/// `raw_value`, an object `{"$serde_json::private::Number": "…"}` is read as a
+/// number, `{"$serde_json::private::RawValue": "…"}` as the JSON in the
+/// string): a plugin's object named so would be read as something it did not
+/// write, so such names are refused, at any depth and however escaped.
+const RESERVED: &str = "$serde_json::private::";
+
+/// Refuses additions with a key in [`RESERVED`]'s namespace. The walk reads
+/// each level as raw values, which serde_json never reinterprets; additions
+/// without a backslash or the namespace's words, nearly all, skip it.
+fn reserved_keys(bytes: &[u8]) -> Result<(), String> {
+    let plain = !bytes.contains(&b'\\')
+        && !bytes
+            .windows(RESERVED.len() - 1)
+            .any(|w| w == &RESERVED.as_bytes()[1..]);
+    if plain {
+        return Ok(());
+    }
+    fn walk(raw: &str) -> Result<(), String> {
+        use serde_json::value::RawValue;
+        match raw.trim_start().as_bytes().first() {
+            Some(b'{') => {
+                let map: std::collections::HashMap<String, &RawValue> =
+                    serde_json::from_str(raw)
+                        .map_err(|e| format!("additions are not valid JSON: {e}"))?;
+                for (key, value) in map {
+                    if key.starts_with(RESERVED) {
+                        return Err(format!(
+                            "additions use the reserved name `{}`",
+                            guest_text(&key, 64)
+                        ));
+                    }
+                    walk(value.get())?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(raw)
+                    .map_err(|e| format!("additions are not valid JSON: {e}"))?;
+                items.iter().try_for_each(|v| walk(v.get()))
+            }
+            _ => Ok(()),
         }
-    })
+    }
+    walk(std::str::from_utf8(bytes).map_err(|e| format!("additions are not valid JSON: {e}"))?)
 }
 
 impl Instance {
@@ -1316,6 +1366,19 @@ mod tests {
             bad(deep.as_bytes()),
             "additions nest deeper than 128 levels"
         );
+        // serde_json's own token names cannot smuggle in another value.
+        for sneaky in [
+            r#"{"a":{"$serde_json::private::Number":"123"}}"#,
+            r#"{"$serde_json::private::RawValue":"[1]"}"#,
+            r#"{"a":[{"\u0024serde_json::private::RawValue":"{}"}]}"#,
+        ] {
+            assert!(
+                bad(sneaky.as_bytes())
+                    .starts_with("additions use the reserved name `$serde_json::private::"),
+                "{sneaky}"
+            );
+        }
+        assert!(parse_additions(br#"{"a":"\n$serde_json","b":{"c":[1,{"d":2}]}}"#).is_ok());
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ADDITIONS_BYTES));
         assert!(bad(big.as_bytes()).contains("over the 1 MiB cap"));
     }
