@@ -395,15 +395,37 @@ fn as_text(text: &str, kind: JsonKind) -> Result<Cow<'_, str>, CellError> {
     }
 }
 
+/// Objects and arrays without the whitespace between tokens, otherwise as
+/// written: key order, duplicate keys and number spellings are kept (the text
+/// is valid JSON already). Not through `serde_json::Value`, which would sort
+/// keys and read serde_json's own token names (`$serde_json::private::…`) as
+/// other values.
 fn compact_json(text: &str, kind: JsonKind) -> Result<Cow<'_, str>, CellError> {
-    if matches!(kind, JsonKind::Array | JsonKind::Object) && text.contains(['\n', ' ', '\t', '\r'])
+    if !matches!(kind, JsonKind::Array | JsonKind::Object)
+        || !text.contains(['\n', ' ', '\t', '\r'])
     {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| CellError::Invalid(e.to_string()))?;
-        Ok(Cow::Owned(v.to_string()))
-    } else {
-        Ok(Cow::Borrowed(text.trim()))
+        return Ok(Cow::Borrowed(text.trim()));
     }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\t' | '\r') {
+            out.push(c);
+        }
+    }
+    Ok(Cow::Owned(out))
 }
 
 fn check_decimal(text: &str, precision: u32, scale: u32) -> Result<Cow<'_, str>, CellError> {
@@ -794,6 +816,19 @@ mod tests {
             }
         }
         assert!(fast > checked / 3, "{fast} of {checked} took the fast path");
+    }
+
+    #[test]
+    fn json_is_compacted_as_written() {
+        let raw =
+            r#" { "b" : [1, 2.50] , "a" : "x y\" z", "$serde_json::private::RawValue" : "[1]" } "#;
+        let Cell::Text(t) = convert(Some(raw), &SqlType::Json, true).unwrap() else {
+            panic!("text")
+        };
+        assert_eq!(
+            t,
+            r#"{"b":[1,2.50],"a":"x y\" z","$serde_json::private::RawValue":"[1]"}"#
+        );
     }
 
     #[test]

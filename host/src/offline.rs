@@ -154,6 +154,22 @@ pub fn diff(
     Ok(report)
 }
 
+/// A kept event as `weir test` prints it: its members with the steps'
+/// additions over them, keys sorted. The event's own values are copied as
+/// written (raw), never read back through `serde_json::Value`, which would
+/// reinterpret serde_json's own token names in an untrusted record.
+fn kept_event(payload: &[u8], additions: &Map<String, Value>) -> String {
+    use serde_json::value::RawValue;
+    let mut event: std::collections::BTreeMap<String, Box<RawValue>> =
+        serde_json::from_slice(payload).unwrap_or_default();
+    for (k, v) in additions {
+        if let Ok(raw) = serde_json::value::to_raw_value(v) {
+            event.insert(k.clone(), raw);
+        }
+    }
+    serde_json::to_string(&event).unwrap_or_default()
+}
+
 /// Runs `pipeline`'s chain over the lines of `input`.
 /// `lookups` are the configuration's tables, loaded (see [`crate::lookup::load_all`]).
 pub fn run(
@@ -194,12 +210,9 @@ pub fn run(
                 continue;
             }
             match &out.outcomes[i] {
-                Outcome::Pass => {
-                    let mut event: Map<String, Value> =
-                        serde_json::from_slice(batch.payload(i)).unwrap_or_default();
-                    event.extend(out.additions[i].clone());
-                    report.kept.push(Value::Object(event).to_string());
-                }
+                Outcome::Pass => report
+                    .kept
+                    .push(kept_event(batch.payload(i), &out.additions[i])),
                 Outcome::Filtered { .. } => {}
                 Outcome::Dead { step, reason } => {
                     report
