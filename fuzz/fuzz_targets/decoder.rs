@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir::convert::Decoder;
+use weir::event::convert::Decoder;
 
 fuzz_target!(|data: &[u8]| {
     thread_local! {
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let serde = dec.decode_serde(data, &mut slow);
         let took_fast = std::str::from_utf8(data)
             .ok()
-            .and_then(|t| weir::scan::object(t, |_, _| ()))
+            .and_then(|t| weir::event::scan::object(t, |_, _| ()))
             .is_some();
         if took_fast {
             assert_eq!(serde, Ok(()), "the fast path accepted what serde_json refuses");

@@ -64,10 +64,10 @@ fn literal(text: &str) -> String {
 fuzz_target!(|data: &[u8]| {
     let (a, b) = data.split_at(data.len() / 2);
     let mut row = Vec::new();
-    weir::sql::push_tsv_escaped(&mut row, a);
+    weir::store::sql::push_tsv_escaped(&mut row, a);
     row.push(b'\t');
-    weir::sql::push_tsv_escaped(&mut row, b);
+    weir::store::sql::push_tsv_escaped(&mut row, b);
     assert_eq!(load_data_fields(&row), [a.to_vec(), b.to_vec()]);
     let text = String::from_utf8_lossy(data);
-    assert_eq!(literal(&weir::sql::str_literal(&text)), text);
+    assert_eq!(literal(&weir::store::sql::str_literal(&text)), text);
 });

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use weir::batch::Batch;
 use weir::chain::Chain;
+use weir::event::batch::Batch;
 use weir::plugin::{Runtime, WitBatch};
 
 const EVENTS: usize = 32_768;
@@ -35,7 +35,7 @@ const PASSES: usize = 6;
 #[derive(Parser)]
 struct GenOnly {
     #[command(flatten)]
-    args: weir::gen::GenArgs,
+    args: weir::tools::gen::GenArgs,
 }
 
 fn root() -> PathBuf {
@@ -157,7 +157,7 @@ fn inputs(payloads: &[String], size: usize) -> Vec<[WitBatch; 3]> {
 
 fn main() -> anyhow::Result<()> {
     let mmdb = geolite2();
-    let networks = weir::gen::ipv4_networks(&mmdb)?;
+    let networks = weir::tools::gen::ipv4_networks(&mmdb)?;
     let args = GenOnly::parse_from([
         "gen",
         "--malformed",
@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         "0",
     ])
     .args;
-    let mut g = weir::gen::Generator::new(&args, networks)?;
+    let mut g = weir::tools::gen::Generator::new(&args, networks)?;
     let mut buf = String::new();
     let payloads: Vec<String> = (0..EVENTS)
         .map(|i| {
@@ -183,8 +183,8 @@ fn main() -> anyhow::Result<()> {
     let catalog: Vec<(String, String)> = (1..=args.pins)
         .map(|r| {
             (
-                weir::gen::pin_id(r).to_string(),
-                weir::gen::CATEGORIES[weir::gen::pin_category(r)].to_string(),
+                weir::tools::gen::pin_id(r).to_string(),
+                weir::tools::gen::CATEGORIES[weir::tools::gen::pin_category(r)].to_string(),
             )
         })
         .collect();
@@ -193,14 +193,14 @@ fn main() -> anyhow::Result<()> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     weir_sdk::testing::lookup_table("categories", &pairs);
-    let rows: weir::lookup::Rows = catalog
+    let rows: weir::plugin::lookup::Rows = catalog
         .iter()
         .map(|(k, v)| (k.clone().into_boxed_str(), Arc::<str>::from(v.as_str())))
         .collect();
-    let mut lookups = weir::lookup::Lookups::new();
+    let mut lookups = weir::plugin::lookup::Lookups::new();
     lookups.insert(
         "categories".into(),
-        Arc::new(weir::lookup::LookupTable::new("categories", rows)),
+        Arc::new(weir::plugin::lookup::LookupTable::new("categories", rows)),
     );
 
     // Native: the plugin crates' own entry points.

@@ -39,8 +39,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use weir::batch::Batch;
 use weir::config::Config;
+use weir::event::batch::Batch;
 use weir::sink::{encode, insert_rows, load_rows, EncodeContext, Encoded, RowFormat, TablePlan};
 
 mod common;
@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
             &pins,
         )
         .await?;
-        weir::gen::ensure_topic(BROKERS, &topic, 4).await
+        weir::tools::gen::ensure_topic(BROKERS, &topic, 4).await
     })?;
     let dir = std::env::temp_dir().join(format!("weir-bench-{stamp}"));
     std::fs::create_dir_all(&dir)?;
@@ -289,7 +289,7 @@ fn main() -> anyhow::Result<()> {
             let mut scrapes = 0u64;
             while scraping.load(std::sync::atomic::Ordering::Relaxed) {
                 if rt
-                    .block_on(weir::metrics::fetch(&address, "/metrics"))
+                    .block_on(weir::ops::metrics::fetch(&address, "/metrics"))
                     .is_ok()
                 {
                     scrapes += 1;
@@ -523,7 +523,8 @@ async fn raw_load(
         (RowFormat::Tsv, Layout::ReadOrder) => "engagement_raw".into(),
         (RowFormat::Tsv, Layout::ByPartition) => "engagement_raw_partitioned".into(),
     };
-    let plan = Arc::new(TablePlan::load(&mut conn, &p, &weir::check::source_fields(&p)).await?);
+    let plan =
+        Arc::new(TablePlan::load(&mut conn, &p, &weir::chain::fields::source_fields(&p)).await?);
     let mut encoded = Vec::new();
     let mut partitions: Vec<&i32> = batches.keys().collect();
     partitions.sort();

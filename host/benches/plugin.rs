@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use weir::batch::Batch;
 use weir::chain::{Chain, StepSpec};
+use weir::event::batch::Batch;
 use weir::plugin::{Kind, Limits, Runtime};
 
 fn guests() -> PathBuf {

@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
             &["ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(32) NULL".to_owned()],
         )
         .await?;
-        weir::gen::ensure_topic(BROKERS, &topic, 4).await
+        weir::tools::gen::ensure_topic(BROKERS, &topic, 4).await
     })?;
     let dir = std::env::temp_dir().join(format!("weir-bench-reload-{stamp}"));
     let plugins = dir.join("plugins");

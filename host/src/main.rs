@@ -12,8 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{error, info, warn};
 
 use weir::config::{Config, ConfigError};
-use weir::offsets::OffsetTable;
-use weir::{db, gen, pipeline};
+use weir::pipeline;
+use weir::store::db;
+use weir::store::offsets::OffsetTable;
+use weir::tools::gen;
 
 #[derive(Parser)]
 #[command(
@@ -140,7 +142,7 @@ enum PluginCommand {
         /// The plugin's name (also its crate's and its `.wasm` file's).
         name: String,
         #[arg(long, value_enum)]
-        kind: weir::scaffold::PluginKind,
+        kind: weir::tools::scaffold::PluginKind,
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -159,7 +161,7 @@ struct DeadLetterFilter {
     pipeline: Option<String>,
     /// Only dead letters written since then: `YYYY-MM-DD HH:MM:SS` (UTC), RFC 3339,
     /// or an age such as `30m`, `2h`, `1d`.
-    #[arg(long, value_parser = weir::replay::parse_since)]
+    #[arg(long, value_parser = weir::tools::replay::parse_since)]
     since: Option<chrono::NaiveDateTime>,
     /// Only dead letters whose reason contains this text.
     #[arg(long)]
@@ -253,7 +255,10 @@ fn main() -> ExitCode {
                 address,
                 interval,
                 frames,
-            } => weir::top::run(&address, Duration::from_secs_f64(interval.max(0.2)), frames).await,
+            } => {
+                weir::ops::top::run(&address, Duration::from_secs_f64(interval.max(0.2)), frames)
+                    .await
+            }
             Command::GenPins { pins, url } => {
                 let pool = db::pool(&url)?;
                 let n = gen::write_catalog(&pool, pins).await?;
@@ -285,9 +290,9 @@ fn main() -> ExitCode {
                         sdk,
                     },
             } => {
-                let sdk = weir::scaffold::find_sdk(sdk.as_deref())?;
+                let sdk = weir::tools::scaffold::find_sdk(sdk.as_deref())?;
                 let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-                weir::scaffold::new_plugin(&name, kind, &dir, &sdk)?;
+                weir::tools::scaffold::new_plugin(&name, kind, &dir, &sdk)?;
                 println!(
                     "created {} ({kind:?} plugin `{name}`, weir-sdk from {})\n\
                      next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release\n\
@@ -349,9 +354,9 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let url = config.database_url()?;
     let pool = db::pool_for(&config)?;
     let (prepared, lookups) = pipeline::prepare(&config, &pool, false).await?;
-    weir::metrics::spawn_database_check(pool.clone());
+    weir::ops::metrics::spawn_database_check(pool.clone());
     if let Some(address) = &config.metrics.address {
-        let bound = weir::metrics::serve(address).await?;
+        let bound = weir::ops::metrics::serve(address).await?;
         info!(address = %bound, "serving /metrics, /healthz and /readyz");
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -364,7 +369,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     );
     let (results, mut ended) = tokio::sync::mpsc::unbounded_channel();
     let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut supervisor = weir::reload::Supervisor::new(
+    let mut supervisor = weir::pipeline::reload::Supervisor::new(
         config,
         pool.clone(),
         lookups,
@@ -457,9 +462,9 @@ async fn plugin_diff(
     } else {
         None
     };
-    let lookups = weir::lookup::load_all(&config, pool.as_ref()).await?;
+    let lookups = weir::plugin::lookup::load_all(&config, pool.as_ref()).await?;
     let d = tokio::task::block_in_place(|| {
-        weir::offline::diff(&config, &p, &step, (&old, &new), &input, &lookups, samples)
+        weir::tools::offline::diff(&config, &p, &step, (&old, &new), &input, &lookups, samples)
     })?;
     println!(
         "{} -> {}: {} events, {} compared, {} same, {} different{}",
@@ -495,7 +500,7 @@ async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {
     let config = Config::load(&filter.config)?;
     let p = pick_pipeline(&config, filter.pipeline.as_deref())?;
     let pool = db::pool_for(&config)?;
-    let selection = weir::replay::Selection {
+    let selection = weir::tools::replay::Selection {
         since: filter.since,
         reason: filter.reason.clone(),
     };
@@ -505,7 +510,8 @@ async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {
     db::ensure_own_tables(&mut conn).await?;
     match replay {
         None => {
-            let lines = weir::replay::show(&mut conn, p.group(), &p.topic, &selection).await?;
+            let lines =
+                weir::tools::replay::show(&mut conn, p.group(), &p.topic, &selection).await?;
             drop(conn);
             if lines.is_empty() {
                 println!("no dead letters for pipeline `{}`", p.name);
@@ -526,7 +532,7 @@ async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {
             let mut only = config.clone();
             only.pipelines.retain(|q| q.name == p.name);
             let (prepared, _) = pipeline::prepare(&only, &pool, true).await?;
-            let r = weir::replay::replay(&pool, &prepared[0], &selection, dry_run).await?;
+            let r = weir::tools::replay::replay(&pool, &prepared[0], &selection, dry_run).await?;
             println!(
                 "{}{} dead letters of pipeline `{}` replayed: {} rows, {} filtered, {} refused again{}",
                 if dry_run { "dry run (rolled back): " } else { "" },
@@ -595,8 +601,9 @@ async fn test(
     } else {
         None
     };
-    let lookups = weir::lookup::load_all(&config, pool.as_ref()).await?;
-    let report = tokio::task::block_in_place(|| weir::offline::run(&config, p, &input, &lookups))?;
+    let lookups = weir::plugin::lookup::load_all(&config, pool.as_ref()).await?;
+    let report =
+        tokio::task::block_in_place(|| weir::tools::offline::run(&config, p, &input, &lookups))?;
     let mut stdout = std::io::stdout().lock();
     for line in &report.kept {
         writeln!(stdout, "{line}")?;
@@ -680,7 +687,7 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
             }
             specs
                 .iter()
-                .map(weir::check::show)
+                .map(weir::chain::fields::show)
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -700,8 +707,11 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
                 println!("    canary: {} on one batch in {}", c.spec.label(), c.every);
             }
         }
-        for (field, step) in weir::check::unmapped_writes(c, &p.steps) {
-            println!("{}", weir::check::keep_suggestion(&c.table, field, step));
+        for (field, step) in weir::chain::fields::unmapped_writes(c, &p.steps) {
+            println!(
+                "{}",
+                weir::chain::fields::keep_suggestion(&c.table, field, step)
+            );
         }
     }
     println!("{}: ok", path.display());

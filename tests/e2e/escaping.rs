@@ -76,13 +76,13 @@ fn sink_escaping_round_trips_through_the_database() {
         for (i, v) in values.iter().enumerate() {
             rows.extend_from_slice(i.to_string().as_bytes());
             rows.push(b'\t');
-            weir::sql::push_tsv_escaped(&mut rows, v.as_bytes());
+            weir::store::sql::push_tsv_escaped(&mut rows, v.as_bytes());
             rows.push(b'\n');
         }
         conn.set_infile_handler(async move {
             Ok(futures_util::stream::iter(vec![Ok(bytes::Bytes::from(rows))]).boxed())
         });
-        conn.query_drop(weir::sql::load_data(
+        conn.query_drop(weir::store::sql::load_data(
             "rt",
             &["id".into(), "t".into()],
             "rows",
@@ -109,9 +109,9 @@ fn sink_escaping_round_trips_through_the_database() {
                     sql.push_str(", ");
                 }
                 sql.push_str(&format!("({i}, "));
-                weir::sql::push_str_literal(&mut sql, &values[i]);
+                weir::store::sql::push_str_literal(&mut sql, &values[i]);
                 sql.push_str(", ");
-                weir::sql::push_bytes_literal(&mut sql, &blobs[i]);
+                weir::store::sql::push_bytes_literal(&mut sql, &blobs[i]);
                 sql.push(')');
             }
             conn.query_drop(sql).await.expect("INSERT");

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir::batch::Batch;
-use weir::claim::{Claim, Claims};
 use weir::config::{Config, WriteMethod};
-use weir::offsets::OffsetTable;
-use weir::sink::{Note, TablePlan, Writer};
+use weir::event::batch::Batch;
+use weir::sink::{TablePlan, Writer};
+use weir::source::claim::{Claim, Claims};
+use weir::source::Note;
+use weir::store::offsets::OffsetTable;
 
 use crate::support::{rt, serial, Scenario, Settings, Summary};
 
@@ -43,13 +44,13 @@ fn stale_owner_late_batch_is_fenced() {
     let config = Config::load(&s.config).expect("config");
     let p = config.pipelines[0].clone();
     rt().block_on(async {
-        let pool = weir::db::pool(&s.url()).expect("pool");
+        let pool = weir::store::db::pool(&s.url()).expect("pool");
         let mut conn = pool.get_conn().await.expect("connect");
-        weir::db::ensure_own_tables(&mut conn)
+        weir::store::db::ensure_own_tables(&mut conn)
             .await
             .expect("own tables");
         let plan = Arc::new(
-            TablePlan::load(&mut conn, &p, &weir::check::source_fields(&p))
+            TablePlan::load(&mut conn, &p, &weir::chain::fields::source_fields(&p))
                 .await
                 .expect("plan"),
         );

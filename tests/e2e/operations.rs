@@ -24,7 +24,7 @@ fn with_metrics(config: &Path, address: &str) {
 }
 
 fn get(address: &str, path: &str) -> Option<(u16, String)> {
-    rt().block_on(weir::metrics::fetch(address, path)).ok()
+    rt().block_on(weir::ops::metrics::fetch(address, path)).ok()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -37,7 +37,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 /// Sum of a metric's samples whose labels include `filter`.
 fn total(text: &str, name: &str, filter: &[(&str, &str)]) -> f64 {
-    weir::top::parse(text)
+    weir::ops::top::parse(text)
         .into_iter()
         .filter(|(n, l, _)| {
             n == name
@@ -68,7 +68,7 @@ fn metrics_add_up_lag_falls_to_zero_and_top_shows_them() {
     let mut text = String::new();
     wait_for("lag at zero", Duration::from_secs(30), || {
         text = get(&address, "/metrics").map(|r| r.1).unwrap_or_default();
-        let parts = weir::top::parse(&text)
+        let parts = weir::ops::top::parse(&text)
             .into_iter()
             .filter(|(n, l, _)| n == "weir_consumer_lag" && l.get("pipeline") == Some(&s.name))
             .count();
@@ -122,7 +122,7 @@ fn metrics_add_up_lag_falls_to_zero_and_top_shows_them() {
         geo_peak > 56e6 && geo_peak < 160.0 * 1048576.0,
         "{geo_peak}"
     );
-    let by_stage: BTreeMap<String, f64> = weir::top::parse(&text)
+    let by_stage: BTreeMap<String, f64> = weir::ops::top::parse(&text)
         .into_iter()
         .filter(|(n, _, _)| n == "weir_dead_letters_total")
         .map(|(_, l, v)| (l["stage"].clone(), v))

@@ -301,7 +301,7 @@ fn a_canary_runs_in_shadow_and_its_differences_are_counted_not_written() {
     let produced = s.gen(10_000, 20_000, &[]);
     s.wait_accounted(produced.produced, Duration::from_secs(120));
     let metrics = rt()
-        .block_on(weir::metrics::fetch(&address, "/metrics"))
+        .block_on(weir::ops::metrics::fetch(&address, "/metrics"))
         .expect("metrics")
         .1;
     let log = weir.log();

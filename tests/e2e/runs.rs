@@ -67,7 +67,7 @@ fn sigkill_at_random_moments() {
     }
     let out = producer.wait_with_output().expect("gen");
     assert!(out.status.success());
-    let summary: weir::gen::Summary = serde_json::from_slice(&out.stdout).expect("summary");
+    let summary: weir::tools::gen::Summary = serde_json::from_slice(&out.stdout).expect("summary");
     let weir = s.start("final");
     s.wait_accounted(summary.produced, Duration::from_secs(180));
     assert!(weir.stop(Duration::from_secs(30)).success());
@@ -96,7 +96,7 @@ fn two_processes_one_killed() {
     a.kill9();
     let out = producer.wait_with_output().expect("gen");
     assert!(out.status.success());
-    let summary: weir::gen::Summary = serde_json::from_slice(&out.stdout).expect("summary");
+    let summary: weir::tools::gen::Summary = serde_json::from_slice(&out.stdout).expect("summary");
     s.wait_accounted(summary.produced, Duration::from_secs(180));
     let b_log = b.log();
     assert!(b.stop(Duration::from_secs(30)).success());

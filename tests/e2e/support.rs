@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-pub use weir::gen::Summary;
+pub use weir::tools::gen::Summary;
 
 /// The tests share one broker and one database server, and some stop them:
 /// they run one at a time.
@@ -164,7 +164,7 @@ impl Scenario {
         };
         s.exec(&engagement_ddl_without_unique_key());
         install_guests(&s.dir.join("plugins"));
-        rt().block_on(weir::gen::ensure_topic(
+        rt().block_on(weir::tools::gen::ensure_topic(
             BROKERS,
             &topic,
             settings.partitions,

@@ -197,7 +197,7 @@ pub fn frame(now: &[Sample], was: &[Sample], dt: f64) -> String {
 /// Refreshes the view every `interval` until interrupted (or `frames` frames).
 pub async fn run(address: &str, interval: Duration, frames: Option<u64>) -> anyhow::Result<()> {
     let scrape = || async {
-        let (status, body) = crate::metrics::fetch(address, "/metrics").await?;
+        let (status, body) = crate::ops::metrics::fetch(address, "/metrics").await?;
         anyhow::ensure!(status == 200, "{address}/metrics answered {status}");
         Ok::<_, anyhow::Error>(parse(&body))
     };
@@ -209,7 +209,7 @@ pub async fn run(address: &str, interval: Duration, frames: Option<u64>) -> anyh
         let now = scrape().await?;
         let dt = at.elapsed().as_secs_f64();
         at = Instant::now();
-        let (ready, why) = crate::metrics::fetch(address, "/readyz").await?;
+        let (ready, why) = crate::ops::metrics::fetch(address, "/readyz").await?;
         let mut text = String::new();
         if frames.is_none() {
             text.push_str("\x1b[2J\x1b[H");

@@ -12,12 +12,14 @@
 //! and the plugin's name and hash. The other events of the batch flow on. A
 //! looping event costs about log2(batch) deadlines, each shorter than the last.
 
+pub mod fields;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::batch::Batch;
+use crate::event::batch::Batch;
 use crate::plugin::{Fault, Instance, Kind, Limits, Plugin, PluginError, RetryLater, WitBatch};
 
 /// One configured step: a plugin, its config and its limits.
@@ -777,7 +779,7 @@ pub fn load_steps(
     runtime: &crate::plugin::Runtime,
     config: &crate::config::Config,
     steps: &[crate::config::StepConfig],
-    lookups: &crate::lookup::Lookups,
+    lookups: &crate::plugin::lookup::Lookups,
 ) -> Result<Vec<Arc<StepSpec>>, PluginError> {
     let dir = config.plugin_dir();
     let mut out = Vec::new();
@@ -835,7 +837,7 @@ pub fn load_step(
     config: &crate::config::Config,
     step: &crate::config::StepConfig,
     path: &std::path::Path,
-    lookups: &crate::lookup::Lookups,
+    lookups: &crate::plugin::lookup::Lookups,
 ) -> Result<StepSpec, PluginError> {
     let plugin = load_plugin(runtime, path)?;
     let mut init: Vec<(String, String)> = step
@@ -854,7 +856,7 @@ pub fn load_step(
         plugin,
         grants: crate::plugin::Grants {
             files,
-            lookups: crate::lookup::granted(lookups, &step.lookups),
+            lookups: crate::plugin::lookup::granted(lookups, &step.lookups),
         },
         on_fault: step.on_fault,
         undeclared_writes: step.undeclared_writes,

@@ -4,7 +4,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::sql::str_literal;
+use crate::store::sql::str_literal;
 
 /// One partition's row in `weir_offsets`.
 #[derive(Debug, Clone, PartialEq, Eq)]

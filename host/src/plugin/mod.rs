@@ -16,6 +16,8 @@
 //! Architecture Invariant: nothing a guest does can take the host down. A trap
 //! poisons only its instance, which the caller rebuilds from the `InstancePre`.
 
+pub mod lookup;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -178,7 +180,7 @@ impl Runtime {
             path: path.to_owned(),
             source: e,
         })?;
-        let sha256 = crate::batch::sha256_hex(&bytes);
+        let sha256 = crate::event::batch::sha256_hex(&bytes);
         let component = self
             .component(&bytes, &sha256)
             .map_err(|e| PluginError::Compile {
@@ -304,7 +306,7 @@ mod cache {
         }
         let want = std::fs::read_to_string(&digest).ok()?;
         let bytes = std::fs::read(artifact).ok()?;
-        (crate::batch::sha256_hex(&bytes) == want.trim()).then_some(bytes)
+        (crate::event::batch::sha256_hex(&bytes) == want.trim()).then_some(bytes)
     }
 
     /// Writes the artifact and its digest, each by a rename of a private file.
@@ -329,7 +331,7 @@ mod cache {
         if put(artifact, bytes).is_ok() {
             let _ = put(
                 &digest_path(artifact),
-                crate::batch::sha256_hex(bytes).as_bytes(),
+                crate::event::batch::sha256_hex(bytes).as_bytes(),
             );
         }
     }
@@ -528,7 +530,7 @@ pub struct Grants {
     /// instances and removed when the last of them is gone.
     pub files: Option<Arc<Staged>>,
     /// The lookup tables it may read.
-    pub lookups: crate::lookup::Lookups,
+    pub lookups: crate::plugin::lookup::Lookups,
 }
 
 /// A private folder (0700, this process's user) holding a step's granted
@@ -792,7 +794,7 @@ pub struct HostState {
     limits: PeakLimits,
     plugin: String,
     log_budget: LogBudget,
-    lookups: crate::lookup::Lookups,
+    lookups: crate::plugin::lookup::Lookups,
     /// The instance's memory cap: no host answer may be larger.
     memory_cap: usize,
 }

@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -36,28 +36,7 @@ use crate::chain::{Chain, StepSpec};
 use crate::config::{Config, PipelineConfig};
 use crate::pipeline::Prepared;
 use crate::plugin::Runtime;
-use crate::sink::TablePlan;
-
-/// What a writer takes over at its next batch.
-pub struct Swap {
-    /// The new chain (`None`: the pipeline has no steps any more).
-    pub chain: Option<Chain>,
-    /// A new table plan, when the columns or the chain's fields changed.
-    pub plan: Option<Arc<TablePlan>>,
-}
-
-/// Where a writer finds a [`Swap`] to use from its next batch on.
-pub type Slot = Arc<Mutex<Option<Swap>>>;
-
-/// Leaves `swap` for the writer of `slot`. A plan still waiting there is kept
-/// when the new swap brings none.
-fn offer(slot: &Slot, mut swap: Swap) {
-    let mut pending = slot.lock().unwrap_or_else(|e| e.into_inner());
-    if swap.plan.is_none() {
-        swap.plan = pending.take().and_then(|s| s.plan);
-    }
-    *pending = Some(swap);
-}
+use crate::sink::{offer, Slot, Swap, TablePlan};
 
 /// Where a pipeline's result goes when it ends: its name and how it ended.
 pub type Results = tokio::sync::mpsc::UnboundedSender<(String, anyhow::Result<()>)>;
@@ -93,7 +72,7 @@ pub struct Supervisor {
     pool: Pool,
     rt: tokio::runtime::Handle,
     runtime: Option<Arc<Runtime>>,
-    lookups: crate::lookup::Lookups,
+    lookups: crate::plugin::lookup::Lookups,
     live: Vec<Live>,
     stop: Arc<AtomicBool>,
     results: Results,
@@ -112,7 +91,7 @@ impl Supervisor {
     pub fn new(
         config: Config,
         pool: Pool,
-        lookups: crate::lookup::Lookups,
+        lookups: crate::plugin::lookup::Lookups,
         stop: Arc<AtomicBool>,
         results: Results,
         running: Arc<AtomicUsize>,
@@ -301,7 +280,7 @@ impl Supervisor {
                 continue;
             }
             let pipeline = self.live[l].config.name.clone();
-            let labels = |result: &str| crate::metrics::ReloadLabels {
+            let labels = |result: &str| crate::ops::metrics::ReloadLabels {
                 pipeline: pipeline.clone(),
                 plugin: name.to_owned(),
                 result: result.to_owned(),
@@ -331,7 +310,7 @@ impl Supervisor {
                         .iter()
                         .find(|s| s.plugin.name == name)
                         .map(|s| s.label());
-                    crate::metrics::get()
+                    crate::ops::metrics::get()
                         .reloads
                         .get_or_create(&labels("accepted"))
                         .inc();
@@ -344,7 +323,7 @@ impl Supervisor {
                     );
                 }
                 Err(e) => {
-                    crate::metrics::get()
+                    crate::ops::metrics::get()
                         .reloads
                         .get_or_create(&labels("rejected"))
                         .inc();
@@ -403,13 +382,14 @@ impl Supervisor {
             return Ok(None);
         }
         let index = self.index_of(&live.config.name);
-        let fields = crate::check::chain_fields(&self.config, index, &steps)
+        let fields = crate::chain::fields::chain_fields(&self.config, index, &steps)
             .map_err(|e| Rejected::Fields(e.to_string()))?;
         let pipeline = &self.config.pipelines[index];
         let plan = self
             .rt
             .block_on(async {
-                let mut conn = crate::db::connect(&self.pool, Duration::from_secs(15)).await?;
+                let mut conn =
+                    crate::store::db::connect(&self.pool, Duration::from_secs(15)).await?;
                 TablePlan::load(&mut conn, pipeline, &fields)
                     .await
                     .map_err(anyhow::Error::from)
@@ -432,9 +412,9 @@ impl Supervisor {
     }
 
     fn rejected(&self, why: &str) {
-        crate::metrics::get()
+        crate::ops::metrics::get()
             .config_reloads
-            .get_or_create(&crate::metrics::ResultLabels {
+            .get_or_create(&crate::ops::metrics::ResultLabels {
                 result: "rejected".into(),
             })
             .inc();
@@ -443,9 +423,9 @@ impl Supervisor {
 
     fn config_changed(&mut self, text: String) {
         if text == self.applied {
-            crate::metrics::get()
+            crate::ops::metrics::get()
                 .config_reloads
-                .get_or_create(&crate::metrics::ResultLabels {
+                .get_or_create(&crate::ops::metrics::ResultLabels {
                     result: "unchanged".into(),
                 })
                 .inc();
@@ -457,9 +437,9 @@ impl Supervisor {
             Ok(plan) => {
                 self.apply(plan);
                 self.applied = text;
-                crate::metrics::get()
+                crate::ops::metrics::get()
                     .config_reloads
-                    .get_or_create(&crate::metrics::ResultLabels {
+                    .get_or_create(&crate::ops::metrics::ResultLabels {
                         result: "applied".into(),
                     })
                     .inc();
@@ -498,7 +478,7 @@ impl Supervisor {
         };
         let lookups = self.lookups.clone();
         let prepared = self.rt.block_on(async {
-            let mut conn = crate::db::connect(&self.pool, Duration::from_secs(15))
+            let mut conn = crate::store::db::connect(&self.pool, Duration::from_secs(15))
                 .await
                 .context("connecting to the database")?;
             crate::pipeline::prepare_pipelines(&config, &mut conn, runtime.as_deref(), &lookups)

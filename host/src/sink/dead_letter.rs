@@ -2,8 +2,8 @@
 //! their original bytes (up to a cap, with the full size and a hash) in
 //! `weir_dead_letters`, in the same transaction as the batch they came from.
 
-use crate::batch::{sha256_hex, Batch};
-use crate::sql::{push_bytes_literal, push_str_literal};
+use crate::event::batch::{sha256_hex, Batch};
+use crate::store::sql::{push_bytes_literal, push_str_literal};
 
 /// Where in the pipeline an event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

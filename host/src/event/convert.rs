@@ -184,7 +184,7 @@ impl Cell<'_> {
             Cell::Float(f) => {
                 let _ = write!(out, "{f:?}");
             }
-            Cell::Text(s) => crate::sql::push_tsv_escaped(out, s.as_bytes()),
+            Cell::Text(s) => crate::store::sql::push_tsv_escaped(out, s.as_bytes()),
             Cell::DateTime { at, fraction } => push_datetime(out, *at, *fraction),
             Cell::Date(d) => push_date(out, *d),
         }
@@ -201,7 +201,7 @@ impl Cell<'_> {
             Cell::Float(f) => {
                 let _ = write!(out, "{f:?}");
             }
-            Cell::Text(s) => crate::sql::push_str_literal(out, s),
+            Cell::Text(s) => crate::store::sql::push_str_literal(out, s),
             Cell::DateTime { .. } | Cell::Date(_) => {
                 let mut text = Vec::with_capacity(32);
                 self.push_tsv(&mut text);
@@ -385,7 +385,7 @@ fn type_err(expected: &'static str, text: &str, kind: JsonKind) -> CellError {
 
 fn as_text(text: &str, kind: JsonKind) -> Result<Cow<'_, str>, CellError> {
     match kind {
-        JsonKind::String => match crate::scan::plain_string(text) {
+        JsonKind::String => match crate::event::scan::plain_string(text) {
             Some(plain) => Ok(Cow::Borrowed(plain)),
             None => serde_json::from_str::<Cow<'_, str>>(text)
                 .map_err(|e| CellError::Invalid(format!("bad string: {e}"))),
@@ -517,7 +517,7 @@ impl Decoder {
         // The fast path takes what it is sure of; serde_json decides the rest.
         if let Ok(text) = std::str::from_utf8(payload) {
             let names = &self.names;
-            let fast = crate::scan::object(text, |name, value| {
+            let fast = crate::event::scan::object(text, |name, value| {
                 if let Some(i) = names.iter().position(|n| n == name) {
                     slots[i] = Some(value);
                 }
@@ -743,7 +743,7 @@ mod tests {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
-            args: crate::gen::GenArgs,
+            args: crate::tools::gen::GenArgs,
         }
         let cli = Cli::parse_from([
             "gen",
@@ -758,7 +758,8 @@ mod tests {
             "--oversized-bytes",
             "3000",
         ]);
-        let mut generator = crate::gen::Generator::new(&cli.args, vec![(0x5102_4500, 24)]).unwrap();
+        let mut generator =
+            crate::tools::gen::Generator::new(&cli.args, vec![(0x5102_4500, 24)]).unwrap();
         let names = [
             "event_id",
             "ts",
@@ -796,7 +797,7 @@ mod tests {
                 checked += 1;
                 let took_fast = std::str::from_utf8(v)
                     .ok()
-                    .and_then(|t| crate::scan::object(t, |_, _| ()))
+                    .and_then(|t| crate::event::scan::object(t, |_, _| ()))
                     .is_some();
                 if took_fast {
                     fast += 1;
@@ -810,7 +811,12 @@ mod tests {
                 } else {
                     assert_eq!(result, slow);
                 }
-                if n == 0 && matches!(kind, crate::gen::Kind::Good | crate::gen::Kind::Bot) {
+                if n == 0
+                    && matches!(
+                        kind,
+                        crate::tools::gen::Kind::Good | crate::tools::gen::Kind::Bot
+                    )
+                {
                     assert!(took_fast, "a well-formed event missed the fast path: {buf}");
                 }
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
-use crate::sql::Dialect;
+use crate::store::sql::Dialect;
 
 /// What a database error means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +103,10 @@ pub async fn detect_dialect(conn: &mut Conn) -> Result<Dialect, mysql_async::Err
 /// Creates `weir_offsets` and `weir_dead_letters` if they are missing.
 pub async fn ensure_own_tables(conn: &mut Conn) -> Result<Dialect, mysql_async::Error> {
     let dialect = detect_dialect(conn).await?;
-    for ddl in crate::sql::own_tables_ddl(dialect) {
+    for ddl in crate::store::sql::own_tables_ddl(dialect) {
         conn.query_drop(ddl).await?;
     }
-    for (table, column, definition) in crate::sql::OWN_COLUMNS_ADDED {
+    for (table, column, definition) in crate::store::sql::OWN_COLUMNS_ADDED {
         let found: Option<String> = conn
             .exec_first(
                 "SELECT column_name FROM information_schema.columns \

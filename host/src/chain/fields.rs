@@ -106,8 +106,8 @@ pub fn keep_suggestion(table: &str, field: &crate::plugin::FieldSpec, step: &str
          and under [pipeline.columns]: {key} = {}",
         crate::plugin::guest_text(&field.name, 128),
         crate::plugin::guest_text(step, 128),
-        crate::sql::ident(table),
-        crate::sql::ident(&field.name),
+        crate::store::sql::ident(table),
+        crate::store::sql::ident(&field.name),
         column_type(field),
         toml_string(&field.name),
     )

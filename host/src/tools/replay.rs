@@ -17,11 +17,11 @@ use anyhow::{bail, Context as _};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 
-use crate::batch::Batch;
 use crate::chain::{Chain, ChainError, Outcome};
+use crate::event::batch::Batch;
 use crate::pipeline::Prepared;
 use crate::sink::{encode, insert_rows, ChainView, EncodeContext, Encoded, RowFormat};
-use crate::sql::push_str_literal;
+use crate::store::sql::push_str_literal;
 
 /// Which dead letters to take.
 #[derive(Debug, Clone, Default)]
@@ -202,7 +202,7 @@ pub async fn replay(
     dry_run: bool,
 ) -> anyhow::Result<Replayed> {
     let c = &p.config;
-    let mut conn = crate::db::connect(pool, Duration::from_secs(15))
+    let mut conn = crate::store::db::connect(pool, Duration::from_secs(15))
         .await
         .context("connecting to the database")?;
     let mut chain = if p.steps.is_empty() {

@@ -1,4 +1,4 @@
-//! The fast path of [`crate::convert::Decoder`]: one strict pass over a JSON
+//! The fast path of [`crate::event::convert::Decoder`]: one strict pass over a JSON
 //! object that finds the raw text of its top-level members.
 //!
 //! It accepts a subset of JSON: whatever it accepts, `serde_json` accepts too and

@@ -94,7 +94,7 @@ pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyho
     Ok(())
 }
 
-const CARGO_CONFIG: &str = include_str!("../../.cargo/config.toml");
+const CARGO_CONFIG: &str = include_str!("../../../.cargo/config.toml");
 
 const CARGO_TOML: &str = r#"[package]
 name = "{name}"

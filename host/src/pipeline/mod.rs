@@ -1,6 +1,8 @@
 //! A running pipeline: its table checked, its writers started, its source polled,
 //! and its progress logged, until it is told to stop.
 
+pub mod reload;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,12 +11,12 @@ use anyhow::Context as _;
 use mysql_async::Pool;
 use tracing::info;
 
-use crate::claim::Claims;
 use crate::config::{Config, PipelineConfig};
-use crate::db;
-use crate::offsets::OffsetTable;
 use crate::sink::{TablePlan, Writer};
+use crate::source::claim::Claims;
 use crate::source::{self, Progress, SourceSettings};
+use crate::store::db;
+use crate::store::offsets::OffsetTable;
 
 /// A pipeline checked against its table, ready to run.
 pub struct Prepared {
@@ -26,7 +28,7 @@ pub struct Prepared {
     /// The chain's steps, loaded and checked.
     pub steps: Vec<Arc<crate::chain::StepSpec>>,
     /// Per writer, where a reloaded chain waits for its next batch.
-    pub slots: Vec<crate::reload::Slot>,
+    pub slots: Vec<crate::sink::Slot>,
 }
 
 /// Checks the database side of every pipeline before anything is consumed:
@@ -38,7 +40,7 @@ pub async fn prepare(
     config: &Config,
     pool: &Pool,
     check_only: bool,
-) -> anyhow::Result<(Vec<Prepared>, crate::lookup::Lookups)> {
+) -> anyhow::Result<(Vec<Prepared>, crate::plugin::lookup::Lookups)> {
     config.brokers()?;
     config.kafka_properties()?;
     let mut conn = db::connect(pool, Duration::from_secs(15))
@@ -61,9 +63,9 @@ pub async fn prepare(
     } else {
         None
     };
-    let lookups = crate::lookup::load_all(config, Some(pool)).await?;
+    let lookups = crate::plugin::lookup::load_all(config, Some(pool)).await?;
     if !check_only {
-        crate::lookup::spawn_refresh(config, &lookups, pool.clone());
+        crate::plugin::lookup::spawn_refresh(config, &lookups, pool.clone());
     }
     let prepared = prepare_pipelines(config, &mut conn, runtime.as_ref(), &lookups).await?;
     Ok((prepared, lookups))
@@ -76,7 +78,7 @@ pub async fn prepare_pipelines(
     config: &Config,
     conn: &mut mysql_async::Conn,
     runtime: Option<&crate::plugin::Runtime>,
-    lookups: &crate::lookup::Lookups,
+    lookups: &crate::plugin::lookup::Lookups,
 ) -> anyhow::Result<Vec<Prepared>> {
     let brokers = config.brokers()?;
     let properties = config.kafka_properties()?;
@@ -94,7 +96,7 @@ pub async fn prepare_pipelines(
             }
             _ => Vec::new(),
         };
-        let fields = crate::check::chain_fields(config, i, &steps)?;
+        let fields = crate::chain::fields::chain_fields(config, i, &steps)?;
         let plan = TablePlan::load(conn, p, &fields).await.with_context(at)?;
         out.push(Prepared {
             config: p.clone(),
@@ -115,12 +117,12 @@ pub fn step_info(
     old: &[Arc<crate::chain::StepSpec>],
     new: &[Arc<crate::chain::StepSpec>],
 ) {
-    let labels = |n: usize, step: &crate::chain::StepSpec| crate::metrics::StepInfoLabels {
+    let labels = |n: usize, step: &crate::chain::StepSpec| crate::ops::metrics::StepInfoLabels {
         pipeline: pipeline.to_owned(),
         step: step.plugin.name.clone(),
         position: (n + 1).to_string(),
     };
-    let info = &crate::metrics::get().step_info;
+    let info = &crate::ops::metrics::get().step_info;
     for (n, step) in old.iter().enumerate() {
         info.remove(&labels(n, step));
     }
@@ -205,7 +207,7 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         t.await.context("a writer panicked")?;
     }
     reporter.abort();
-    crate::metrics::get().health.stopped(&c.name);
+    crate::ops::metrics::get().health.stopped(&c.name);
     info!(
         pipeline = %c.name,
         consumed = progress.consumed.load(Ordering::Relaxed),

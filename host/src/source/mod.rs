@@ -11,6 +11,8 @@
 //! - Kafka's group offsets are committed after the database commit, for lag tools
 //!   only; nothing reads them back except to start a brand-new partition row.
 
+pub mod claim;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -29,12 +31,25 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, error, info, warn};
 
-use crate::batch::Batch;
-use crate::claim::{Claim, Claims};
 use crate::config::BatchConfig;
-use crate::db::connect;
-use crate::offsets::{OffsetTable, Totals};
-use crate::sink::Note;
+use crate::event::batch::Batch;
+use crate::source::claim::{Claim, Claims};
+use crate::store::db::connect;
+use crate::store::offsets::{OffsetTable, Totals};
+
+/// What a writer tells the source about a batch it was handed.
+#[derive(Debug)]
+pub enum Note {
+    /// A batch committed: the partition's stored offset is now `next`.
+    Committed {
+        partition: i32,
+        generation: u64,
+        next: i64,
+        totals: Totals,
+    },
+    /// A batch is done with; its buffers can be filled again.
+    Spent(Batch),
+}
 
 /// What the source needs to know.
 #[derive(Debug, Clone)]
@@ -79,14 +94,14 @@ impl ClientContext for SourceContext {
     /// librdkafka's statistics, each second: the consumer lag of each assigned
     /// partition, and whether a broker is up, for the metrics and readiness.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let m = crate::metrics::get();
+        let m = crate::ops::metrics::get();
         let mut total = 0;
         if let Some(topic) = statistics.topics.get(self.offsets.topic()) {
             for (&partition, p) in &topic.partitions {
                 if partition < 0 {
                     continue;
                 }
-                let labels = crate::metrics::PartitionLabels {
+                let labels = crate::ops::metrics::PartitionLabels {
                     pipeline: self.pipeline.clone(),
                     partition: partition.to_string(),
                 };
@@ -142,7 +157,7 @@ impl ConsumerContext for SourceContext {
                     error!(pipeline = %self.pipeline, "assigning partitions failed: {e}");
                 }
                 info!(pipeline = %self.pipeline, partitions = ?self.partitions(tpl), "partitions assigned");
-                crate::metrics::get().health.joined(&self.pipeline);
+                crate::ops::metrics::get().health.joined(&self.pipeline);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions = self.partitions(tpl);
@@ -340,11 +355,13 @@ pub fn run(
         progress,
     };
     let max_wait = Duration::from_millis(settings.batch.max_wait_ms);
-    let consumed = crate::metrics::get()
+    let consumed = crate::ops::metrics::get()
         .consumed
-        .get_or_create(&crate::metrics::pipeline(&settings.pipeline))
+        .get_or_create(&crate::ops::metrics::pipeline(&settings.pipeline))
         .clone();
-    crate::metrics::get().health.started(&settings.pipeline);
+    crate::ops::metrics::get()
+        .health
+        .started(&settings.pipeline);
     let mut now = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut polled = consumer.poll(source.next_deadline(max_wait, now));

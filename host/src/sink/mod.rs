@@ -11,9 +11,11 @@
 //! committed together or not at all, and the offsets row moves only by a
 //! compare-and-set from the offset this owner last read or wrote.
 
+pub mod dead_letter;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,15 +24,16 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use tracing::{debug, error, info, warn};
 
-use crate::batch::Batch;
 use crate::chain::{Chain, ChainError, ChainOutput, Outcome};
-use crate::claim::Claims;
 use crate::config::{FieldType, PipelineConfig, WriteMethod};
-use crate::convert::{convert, CellError, Decoder, SqlType};
-use crate::db::{classify, connect, ErrorClass};
-use crate::dead_letter::{insert_statements, DeadLetter, Stage};
-use crate::offsets::{OffsetTable, Totals};
-use crate::sql::{ident, load_data};
+use crate::event::batch::Batch;
+use crate::event::convert::{convert, CellError, Decoder, SqlType};
+use crate::sink::dead_letter::{insert_statements, DeadLetter, Stage};
+use crate::source::claim::Claims;
+use crate::source::Note;
+use crate::store::db::{classify, connect, ErrorClass};
+use crate::store::offsets::{OffsetTable, Totals};
+use crate::store::sql::{ident, load_data};
 
 /// Where a column's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,18 +130,18 @@ type SchemaRow = (
 
 impl TablePlan {
     /// Reads the table's columns and matches them with the pipeline's mapping.
-    /// `fields` are the types the chain leaves its fields with ([`crate::check::chain_fields`]).
+    /// `fields` are the types the chain leaves its fields with ([`crate::chain::fields::chain_fields`]).
     pub async fn load(
         conn: &mut Conn,
         p: &PipelineConfig,
-        fields_in: &crate::check::Fields,
+        fields_in: &crate::chain::fields::Fields,
     ) -> Result<TablePlan, PlanError> {
         let rows: Vec<SchemaRow> = conn
             .query(format!(
                 "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
                  NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, COLUMN_DEFAULT, EXTRA \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
-                crate::sql::str_literal(&p.table)
+                crate::store::sql::str_literal(&p.table)
             ))
             .await?;
         if rows.is_empty() {
@@ -186,7 +189,7 @@ impl TablePlan {
                                 declared: info.ty,
                             });
                         }
-                        if let crate::check::Origin::Step(plugin) = &info.origin {
+                        if let crate::chain::fields::Origin::Step(plugin) = &info.origin {
                             if info.nullable && nullable.eq_ignore_ascii_case("NO") {
                                 return Err(PlanError::MayBeNull {
                                     table: p.table.clone(),
@@ -360,9 +363,11 @@ pub fn encode(
             match col.source {
                 ColumnSource::Topic => json_string(&mut text, ctx.topic),
                 ColumnSource::Partition => {
-                    crate::convert::push_int(&mut text, batch.partition.into())
+                    crate::event::convert::push_int(&mut text, batch.partition.into())
                 }
-                ColumnSource::IngestedAt => crate::convert::push_int(&mut text, ctx.ingested_ms),
+                ColumnSource::IngestedAt => {
+                    crate::event::convert::push_int(&mut text, ctx.ingested_ms)
+                }
                 ColumnSource::Chain => json_string(&mut text, chain.map_or("", |c| c.version)),
                 _ => return None,
             }
@@ -457,11 +462,11 @@ pub fn encode(
                     }
                 }
                 ColumnSource::Offset => {
-                    crate::convert::push_int(&mut scratch, batch.offsets[i]);
+                    crate::event::convert::push_int(&mut scratch, batch.offsets[i]);
                     Some(&scratch)
                 }
                 ColumnSource::Timestamp => (batch.timestamps[i] >= 0).then(|| {
-                    crate::convert::push_int(&mut scratch, batch.timestamps[i]);
+                    crate::event::convert::push_int(&mut scratch, batch.timestamps[i]);
                     scratch.as_str()
                 }),
                 ColumnSource::Key => batch.key(i).map(|k| {
@@ -518,20 +523,6 @@ fn json_string(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
-/// What the source hears from the writers.
-#[derive(Debug)]
-pub enum Note {
-    /// A batch committed: the partition's stored offset is now `next`.
-    Committed {
-        partition: i32,
-        generation: u64,
-        next: i64,
-        totals: Totals,
-    },
-    /// A batch is done with; its buffers can be filled again.
-    Spent(Batch),
-}
-
 /// The outcome of one transaction attempt.
 enum Attempt {
     Committed,
@@ -539,6 +530,27 @@ enum Attempt {
     Mismatch,
     /// The database warned or refused; the rows at fault must be found.
     NeedsDryRun,
+}
+
+/// What a writer takes over at its next batch.
+pub struct Swap {
+    /// The new chain (`None`: the pipeline has no steps any more).
+    pub chain: Option<Chain>,
+    /// A new table plan, when the columns or the chain's fields changed.
+    pub plan: Option<Arc<TablePlan>>,
+}
+
+/// Where a writer finds a [`Swap`] to use from its next batch on.
+pub type Slot = Arc<Mutex<Option<Swap>>>;
+
+/// Leaves `swap` for the writer of `slot`. A plan still waiting there is kept
+/// when the new swap brings none.
+pub fn offer(slot: &Slot, mut swap: Swap) {
+    let mut pending = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if swap.plan.is_none() {
+        swap.plan = pending.take().and_then(|s| s.plan);
+    }
+    *pending = Some(swap);
 }
 
 /// Writes batches of the partitions routed to it, one transaction per batch.
@@ -563,7 +575,7 @@ pub struct Writer {
     /// When a canary difference was last logged.
     last_canary_log: Option<std::time::Instant>,
     /// Where a reloaded chain waits; taken at a batch boundary.
-    pub reload: Option<crate::reload::Slot>,
+    pub reload: Option<Slot>,
     /// Set when the process is told to stop.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// When this writer first saw the stop while a batch was being retried.
@@ -581,12 +593,12 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Adds what the chain's steps did since `before` to the metrics.
 fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats]) {
-    let m = crate::metrics::get();
+    let m = crate::ops::metrics::get();
     for ((name, now), was) in chain.names().iter().zip(&chain.stats).zip(before) {
         let count = |outcome: &str, n: u64| {
             if n > 0 {
                 m.step_events
-                    .get_or_create(&crate::metrics::OutcomeLabels {
+                    .get_or_create(&crate::ops::metrics::OutcomeLabels {
                         pipeline: pipeline.to_owned(),
                         step: name.clone(),
                         outcome: outcome.to_owned(),
@@ -598,7 +610,7 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
         count("kept", now.kept - was.kept);
         count("dropped", now.dropped - was.dropped);
         count("dead_letter", now.dead_letters - was.dead_letters);
-        let labels = crate::metrics::StepLabels {
+        let labels = crate::ops::metrics::StepLabels {
             pipeline: pipeline.to_owned(),
             step: name.clone(),
         };
@@ -618,7 +630,7 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
         ] {
             if n > 0 {
                 m.canary_events
-                    .get_or_create(&crate::metrics::CanaryLabels {
+                    .get_or_create(&crate::ops::metrics::CanaryLabels {
                         pipeline: pipeline.to_owned(),
                         step: name.clone(),
                         result: result.to_owned(),
@@ -626,16 +638,18 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
                     .inc_by(n);
             }
         }
-        let peak = m.memory_peak.get_or_create(&crate::metrics::StepLabels {
-            pipeline: pipeline.to_owned(),
-            step: name.clone(),
-        });
+        let peak = m
+            .memory_peak
+            .get_or_create(&crate::ops::metrics::StepLabels {
+                pipeline: pipeline.to_owned(),
+                step: name.clone(),
+            });
         if now.memory_peak as i64 > peak.get() {
             peak.set(now.memory_peak as i64);
         }
         if now.events_in > was.events_in {
             m.step_seconds
-                .get_or_create(&crate::metrics::StepLabels {
+                .get_or_create(&crate::ops::metrics::StepLabels {
                     pipeline: pipeline.to_owned(),
                     step: name.clone(),
                 })
@@ -645,7 +659,7 @@ fn record_steps(pipeline: &str, chain: &Chain, before: &[crate::chain::StepStats
             let n = n - was.traps.get(kind).copied().unwrap_or(0);
             if n > 0 {
                 m.traps
-                    .get_or_create(&crate::metrics::TrapLabels {
+                    .get_or_create(&crate::ops::metrics::TrapLabels {
                         pipeline: pipeline.to_owned(),
                         step: name.clone(),
                         kind: (*kind).to_owned(),
@@ -855,9 +869,9 @@ impl Writer {
                         "batch committed"
                     );
                     self.enc = enc;
-                    crate::metrics::get()
+                    crate::ops::metrics::get()
                         .write_seconds
-                        .get_or_create(&crate::metrics::pipeline(&self.pipeline))
+                        .get_or_create(&crate::ops::metrics::pipeline(&self.pipeline))
                         .observe(encode_started.elapsed().as_secs_f64());
                     self.committed(batch, generation, end, totals);
                     return;
@@ -1118,9 +1132,9 @@ impl Writer {
             _ => warn!(pipeline = %self.pipeline, partition, "database unavailable, retrying: {e}"),
         }
         self.conn = None;
-        crate::metrics::get()
+        crate::ops::metrics::get()
             .retries
-            .get_or_create(&crate::metrics::pipeline(&self.pipeline))
+            .get_or_create(&crate::ops::metrics::pipeline(&self.pipeline))
             .inc();
         backoff.wait().await;
     }
@@ -1140,8 +1154,8 @@ impl Writer {
     fn committed(&self, batch: &Batch, generation: u64, next: i64, totals: Totals) {
         let partition = batch.partition;
         self.claims.advance(partition, generation, next);
-        let m = crate::metrics::get();
-        let labels = crate::metrics::pipeline(&self.pipeline);
+        let m = crate::ops::metrics::get();
+        let labels = crate::ops::metrics::pipeline(&self.pipeline);
         m.rows.get_or_create(&labels).inc_by(totals.rows);
         m.filtered.get_or_create(&labels).inc_by(totals.filtered);
         m.batch_events
@@ -1156,7 +1170,7 @@ impl Writer {
         }
         for (stage, n) in stages {
             m.dead_letters
-                .get_or_create(&crate::metrics::StageLabels {
+                .get_or_create(&crate::ops::metrics::StageLabels {
                     pipeline: self.pipeline.clone(),
                     stage: stage.to_owned(),
                 })

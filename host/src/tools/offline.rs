@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde_json::{json, Map, Value};
 
-use crate::batch::Batch;
 use crate::chain::{load_steps, Chain, Outcome, StepStats};
 use crate::config::{Config, PipelineConfig};
-use crate::convert::Decoder;
+use crate::event::batch::Batch;
+use crate::event::convert::Decoder;
 use crate::plugin::Runtime;
 
 /// What the chain made of the input.
@@ -104,7 +104,7 @@ pub fn diff(
     step: &crate::config::StepConfig,
     (old, new): (&Path, &Path),
     input: &Path,
-    lookups: &crate::lookup::Lookups,
+    lookups: &crate::plugin::lookup::Lookups,
     samples: usize,
 ) -> anyhow::Result<Diff> {
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
@@ -171,12 +171,12 @@ fn kept_event(payload: &[u8], additions: &Map<String, Value>) -> String {
 }
 
 /// Runs `pipeline`'s chain over the lines of `input`.
-/// `lookups` are the configuration's tables, loaded (see [`crate::lookup::load_all`]).
+/// `lookups` are the configuration's tables, loaded (see [`crate::plugin::lookup::load_all`]).
 pub fn run(
     config: &Config,
     pipeline: &PipelineConfig,
     input: &Path,
-    lookups: &crate::lookup::Lookups,
+    lookups: &crate::plugin::lookup::Lookups,
 ) -> anyhow::Result<Report> {
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
