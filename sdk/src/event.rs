@@ -1,9 +1,10 @@
 //! A batch as the host sends it, and one event of it read lazily.
 
-use std::borrow::Cow;
 use std::cell::Cell;
 
 use crate::json::{self, Member};
+use crate::key::{KeyedTable, Read};
+use crate::types::Type;
 
 /// Members of a payload remembered after its first scan; a payload with more
 /// falls back to scanning per getter.
@@ -132,9 +133,9 @@ impl<'a> Batch<'a> {
         self.payload_ends.is_empty()
     }
 
-    /// The raw JSON of event `i`'s field `name`, as [`Event::raw`] reads it,
-    /// by one scan (for a single field, cheaper than an event's index).
-    pub fn raw(&self, i: usize, name: &str) -> Option<&'a [u8]> {
+    /// The raw JSON of event `i`'s field `name`, as an [`Event`] reads it, by
+    /// one scan (for a single field, cheaper than an event's index).
+    pub(crate) fn raw(&self, i: usize, name: &str) -> Option<&'a [u8]> {
         Object(item(self.fields, self.field_ends, i))
             .raw(name)
             .or_else(|| Object(item(self.payloads, self.payload_ends, i)).raw(name))
@@ -161,52 +162,22 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// A JSON object read in place: each getter scans for its member, nothing is
-/// parsed up front and nothing is allocated unless a string holds an escape.
+/// A JSON object read in place: each lookup scans for its member, nothing is
+/// parsed up front.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Object<'a>(pub &'a [u8]);
+pub(crate) struct Object<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Object<'a> {
     /// The raw JSON of member `name`.
-    pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&'a [u8]> {
         if self.0.is_empty() {
             return None;
         }
         json::find(self.0, name)
     }
 
-    /// Member `name` if it is a string.
-    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.raw(name).and_then(json::as_str)
-    }
-
-    /// Member `name` if it is an integer.
-    pub fn int(&self, name: &str) -> Option<i64> {
-        self.raw(name).and_then(json::as_int)
-    }
-
-    /// Member `name` if it is a number.
-    pub fn float(&self, name: &str) -> Option<f64> {
-        self.raw(name).and_then(json::as_float)
-    }
-
-    /// Member `name` if it is a boolean.
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.raw(name).and_then(json::as_bool)
-    }
-
-    /// Whether member `name` is present and `null`.
-    pub fn is_null(&self, name: &str) -> bool {
-        self.raw(name) == Some(b"null")
-    }
-
-    /// The object's bytes.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.0
-    }
-
     /// Whether the bytes are a JSON object.
-    pub fn is_object(&self) -> bool {
+    pub(crate) fn is_object(&self) -> bool {
         self.0
             .iter()
             .find(|c| !c.is_ascii_whitespace())
@@ -234,50 +205,24 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// The raw JSON of field `name`: set by an earlier step, else the payload's.
     #[inline(always)]
-    pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&'a [u8]> {
         self.fields
             .raw(name)
             .or_else(|| self.members.find(self.payload.0, name))
     }
 
-    /// Field `name` if it is a string. `None` when absent, null or not a string.
+    /// Field `key` as its declared type: `event.get(reads::ts)` is an
+    /// `Option<i64>` for `reads(ts: int)`. `None` when the field is absent,
+    /// null or of another type.
     #[inline(always)]
-    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.raw(name).and_then(json::as_str)
+    pub fn get<T: Type>(&self, key: Read<T>) -> Option<T::Value<'a>> {
+        self.raw(key.name()).and_then(T::decode)
     }
 
-    /// Field `name` if it is an integer.
+    /// Whether field `key` is present and not `null`.
     #[inline(always)]
-    pub fn int(&self, name: &str) -> Option<i64> {
-        self.raw(name).and_then(json::as_int)
-    }
-
-    /// Field `name` if it is a number.
-    #[inline(always)]
-    pub fn float(&self, name: &str) -> Option<f64> {
-        self.raw(name).and_then(json::as_float)
-    }
-
-    /// Field `name` if it is a boolean.
-    #[inline(always)]
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.raw(name).and_then(json::as_bool)
-    }
-
-    /// Whether field `name` is present and not `null`.
-    #[inline(always)]
-    pub fn has(&self, name: &str) -> bool {
-        self.raw(name).is_some_and(|r| r != b"null")
-    }
-
-    /// The payload as it came from Kafka.
-    pub fn payload(&self) -> Object<'a> {
-        self.payload
-    }
-
-    /// The fields earlier steps set.
-    pub fn fields(&self) -> Object<'a> {
-        self.fields
+    pub fn has<T>(&self, key: Read<T>) -> bool {
+        self.raw(key.name()).is_some_and(|r| r != b"null")
     }
 
     /// Whether the payload is a JSON object.
@@ -308,24 +253,30 @@ impl<'a> Event<'a> {
     }
 
     /// The answer of lookup table `table` for this event's key field, fetched
-    /// for the whole batch in one call before the plugin function ran. The
-    /// table and key field are declared in the attribute:
-    /// `#[enricher(lookups(categories = "pin_id"))]`.
+    /// for the whole batch in one call before the plugin function ran:
+    /// `event.lookup(lookups::categories)` for
+    /// `#[enricher(lookups(categories = "pin_id"), ...)]`.
     ///
     /// # Panics
-    /// If `table` was not declared (the event becomes a dead letter saying so).
-    pub fn lookup(&self, table: &str) -> Option<&'a str> {
-        let Some(t) = self.lookups.iter().find(|t| t.table == table) else {
-            panic!("lookup table `{table}` is not declared in the plugin attribute's lookups(...)");
-        };
-        t.get(self.index)
+    /// If the event does not come from the plugin's batch loop (an event made
+    /// with [`Batch::event`] has no lookups).
+    #[inline]
+    pub fn lookup(&self, table: KeyedTable) -> Option<&'a str> {
+        match self.lookups.get(table.index()) {
+            Some(t) => t.get(self.index),
+            None => panic!(
+                "lookup table `{}` was not looked up for this event: read it from the event \
+                 the plugin function is given",
+                table.name()
+            ),
+        }
     }
 }
 
-/// One lookup table's answers for a whole batch.
+/// One lookup table's answers for a whole batch, kept in the order of the
+/// tables' keys.
 #[derive(Debug, Clone, Default)]
 pub struct Prefetched {
-    pub(crate) table: String,
     pub(crate) values: Vec<u8>,
     pub(crate) ends: Vec<u32>,
     pub(crate) found: Vec<bool>,
@@ -342,16 +293,21 @@ impl Prefetched {
 
 #[cfg(test)]
 mod tests {
+    use crate::key::Read;
     use crate::testing::TestBatch;
+    use crate::types::{Any, Boolean, Float, Int, Json, Text};
+
+    fn key<T>(name: &'static str) -> Read<T> {
+        Read::__declared(name)
+    }
 
     #[test]
     fn fields_of_earlier_steps_win_over_the_payload() {
         let batch = TestBatch::new(&[r#"{"a":1,"b":"x"}"#]).with_fields(0, r#"{"a":2}"#);
         let e = batch.view().event(0);
-        assert_eq!(e.int("a"), Some(2));
-        assert_eq!(e.str("b").as_deref(), Some("x"));
-        assert_eq!(e.payload().int("a"), Some(1));
-        assert!(!e.has("c"));
+        assert_eq!(e.get(key::<Int>("a")), Some(2));
+        assert_eq!(e.get(key::<Text>("b")).as_deref(), Some("x"));
+        assert!(!e.has(key::<Any>("c")));
         assert_eq!(e.offset(), 0);
         assert_eq!(batch.view().raw(0, "a"), Some(&b"2"[..]));
         assert_eq!(batch.view().raw(0, "b"), Some(&b"\"x\""[..]));
@@ -359,21 +315,49 @@ mod tests {
     }
 
     #[test]
+    fn a_read_gives_its_type_or_none() {
+        let payload = r#"{"t":"x","i":-3,"f":2.5,"fi":2,"b":true,"j":{"k":[1]},"n":null}"#;
+        let batch = TestBatch::new(&[payload]);
+        let e = batch.view().event(0);
+        assert_eq!(e.get(key::<Text>("t")).as_deref(), Some("x"));
+        assert_eq!(e.get(key::<Int>("i")), Some(-3));
+        assert_eq!(e.get(key::<Float>("f")), Some(2.5));
+        assert_eq!(e.get(key::<Float>("fi")), Some(2.0));
+        assert_eq!(e.get(key::<Boolean>("b")), Some(true));
+        assert_eq!(
+            e.get(key::<Json>("j")).map(|j| j.as_bytes()),
+            Some(&br#"{"k":[1]}"#[..])
+        );
+        assert_eq!(
+            e.get(key::<Json>("i")).map(|j| j.as_bytes()),
+            Some(&b"-3"[..])
+        );
+        // Another type, null or absent: none.
+        assert_eq!(e.get(key::<Int>("t")), None);
+        assert_eq!(e.get(key::<Int>("f")), None);
+        assert_eq!(e.get(key::<Text>("b")), None);
+        assert_eq!(e.get(key::<Boolean>("i")), None);
+        assert_eq!(e.get(key::<Json>("n")), None);
+        assert_eq!(e.get(key::<Text>("absent")), None);
+        assert!(e.has(key::<Any>("j")) && !e.has(key::<Any>("n")));
+    }
+
+    #[test]
     fn members_are_found_by_their_whole_name() {
         let payload = r#"{"user":1,"user_id":2,"user_agent":"a","user_agentX":"b","u":3,"":4}"#;
         let batch = TestBatch::new(&[payload]);
         let e = batch.view().event(0);
-        assert_eq!(e.int("user"), Some(1));
-        assert_eq!(e.int("user_id"), Some(2));
-        assert_eq!(e.str("user_agent").as_deref(), Some("a"));
-        assert_eq!(e.str("user_agentX").as_deref(), Some("b"));
-        assert_eq!(e.int("u"), Some(3));
-        assert_eq!(e.int(""), Some(4));
+        assert_eq!(e.get(key::<Int>("user")), Some(1));
+        assert_eq!(e.get(key::<Int>("user_id")), Some(2));
+        assert_eq!(e.get(key::<Text>("user_agent")).as_deref(), Some("a"));
+        assert_eq!(e.get(key::<Text>("user_agentX")).as_deref(), Some("b"));
+        assert_eq!(e.get(key::<Int>("u")), Some(3));
+        assert_eq!(e.get(key::<Int>("")), Some(4));
         for absent in ["use", "user_", "user_agen", "user_agentXY", "U", "user\0"] {
-            assert!(!e.has(absent), "{absent}");
+            assert!(!e.has(key::<Any>(absent)), "{absent}");
         }
         // The last member, its name ending where the object nearly does.
         let batch = TestBatch::new(&[r#"{"a":1,"ts":2}"#]);
-        assert_eq!(batch.view().event(0).int("ts"), Some(2));
+        assert_eq!(batch.view().event(0).get(key::<Int>("ts")), Some(2));
     }
 }

@@ -4,104 +4,119 @@
 use std::borrow::Cow;
 
 use crate::json;
+use crate::key::Write;
+use crate::types::{Boolean, Float, Int, Json, RawJson, Text, Type};
 
-/// The fields an enricher adds to one event. Only the fields declared in the
-/// attribute's `writes(...)` may be set; setting another rejects the event.
+/// The fields an enricher adds to one event, set through the keys the
+/// attribute generates from `writes(...)`: `out.set(writes::city, "Paris")`.
+/// A field that is not declared has no key, and a value of another type than
+/// the field's does not compile.
 #[derive(Debug)]
 pub struct Fields<'a> {
     out: &'a mut Vec<u8>,
     start: usize,
-    declared: &'a [&'a str],
-    error: Option<String>,
 }
 
 impl<'a> Fields<'a> {
-    /// Fields written into `out`; `declared` lists the names that may be set.
-    pub fn new(out: &'a mut Vec<u8>, declared: &'a [&'a str]) -> Fields<'a> {
+    /// Fields written into `out`, after what it holds.
+    #[doc(hidden)]
+    pub fn new(out: &'a mut Vec<u8>) -> Fields<'a> {
         let start = out.len();
-        Fields {
-            out,
-            start,
-            declared,
-            error: None,
-        }
+        Fields { out, start }
     }
 
-    /// Sets field `name` to `value` (`None` writes `null`).
-    pub fn set(&mut self, name: &str, value: impl IntoField) {
-        if !self.declared.contains(&name) {
-            self.error.get_or_insert_with(|| {
-                format!(
-                    "the plugin set `{name}`, which is not among its declared writes ({})",
-                    self.declared.join(", ")
-                )
-            });
-            return;
-        }
+    /// Sets field `key` to `value`, a value of the field's type (for a field
+    /// declared with `?`, also an `Option` of one: `None` writes `null`).
+    #[inline]
+    pub fn set<T, V: Value<T>>(&mut self, key: Write<T>, value: V) {
+        self.member(key.member());
+        value.write_json(self.out);
+    }
+
+    /// Sets field `key`, declared with `?`, to `null`.
+    #[inline]
+    pub fn null<T: Type>(&mut self, key: Write<Option<T>>) {
+        self.member(key.member());
+        self.out.extend_from_slice(b"null");
+    }
+
+    /// Opens the object or adds a comma, then writes `"NAME":`.
+    #[inline(always)]
+    fn member(&mut self, member: &[u8]) {
         self.out.push(if self.out.len() == self.start {
             b'{'
         } else {
             b','
         });
-        json::write_str(self.out, name);
-        self.out.push(b':');
-        value.write_json(self.out);
+        self.out.extend_from_slice(member);
     }
 
-    /// Sets field `name` to `null`.
-    pub fn null(&mut self, name: &str) {
-        self.set(name, None::<i64>);
-    }
-
-    /// Closes the object; the error if an undeclared field was set.
-    pub fn finish(self) -> Option<String> {
-        if self.error.is_some() {
-            self.out.truncate(self.start);
-        } else if self.out.len() > self.start {
+    /// Closes the object (nothing at all was written if no field was set).
+    #[doc(hidden)]
+    pub fn finish(self) {
+        if self.out.len() > self.start {
             self.out.push(b'}');
         }
-        self.error
     }
 }
 
-/// A value an enricher can write.
-pub trait IntoField {
-    fn write_json(self, out: &mut Vec<u8>);
+mod sealed {
+    /// How a value is written as JSON.
+    pub trait Encode {
+        fn write_json(self, out: &mut Vec<u8>);
+    }
 }
+use sealed::Encode;
 
-impl IntoField for &str {
+/// A value a field of type `T` can be set to (see [`crate::types`]).
+#[diagnostic::on_unimplemented(
+    message = "a field of type `{T}` cannot be set to `{Self}`",
+    label = "not a value of the field's type",
+    note = "text takes &str, String or Cow<str>; int an integer; float f64 or f32; boolean bool; \
+            json any of these or a RawJson; a field declared with `?` is an `Option<_>` and \
+            also takes an Option of them"
+)]
+pub trait Value<T>: Encode {}
+
+impl Encode for &str {
     fn write_json(self, out: &mut Vec<u8>) {
         json::write_str(out, self);
     }
 }
 
-impl IntoField for String {
+impl Encode for String {
     fn write_json(self, out: &mut Vec<u8>) {
         json::write_str(out, &self);
     }
 }
 
-impl IntoField for &String {
+impl Encode for &String {
     fn write_json(self, out: &mut Vec<u8>) {
         json::write_str(out, self);
     }
 }
 
-impl IntoField for Cow<'_, str> {
+impl Encode for Cow<'_, str> {
     fn write_json(self, out: &mut Vec<u8>) {
         json::write_str(out, &self);
     }
 }
 
-impl IntoField for bool {
+impl Encode for bool {
     fn write_json(self, out: &mut Vec<u8>) {
         out.extend_from_slice(if self { b"true" } else { b"false" });
     }
 }
 
+impl Encode for RawJson<'_> {
+    fn write_json(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
 macro_rules! int_field {
     ($($t:ty),*) => {$(
-        impl IntoField for $t {
+        impl Encode for $t {
             fn write_json(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
             }
@@ -150,7 +165,7 @@ fn write_decimal(out: &mut Vec<u8>, x: f64) -> bool {
     false
 }
 
-impl IntoField for f64 {
+impl Encode for f64 {
     fn write_json(self, out: &mut Vec<u8>) {
         use std::io::Write as _;
         if !self.is_finite() {
@@ -161,13 +176,13 @@ impl IntoField for f64 {
     }
 }
 
-impl IntoField for f32 {
+impl Encode for f32 {
     fn write_json(self, out: &mut Vec<u8>) {
         f64::from(self).write_json(out);
     }
 }
 
-impl<T: IntoField> IntoField for Option<T> {
+impl<T: Encode> Encode for Option<T> {
     fn write_json(self, out: &mut Vec<u8>) {
         match self {
             Some(v) => v.write_json(out),
@@ -176,25 +191,51 @@ impl<T: IntoField> IntoField for Option<T> {
     }
 }
 
+/// For each value type listed: `Value<$ty>`, and for a nullable field
+/// `Value<Option<$ty>>` of it and of an `Option` of it. (One impl per type
+/// rather than a blanket one over `Option<V>`, so that an error names the
+/// field types an `Option` of the wrong value would fit.)
+macro_rules! values {
+    ($ty:ty: $($v:ty),*) => {$(
+        impl Value<$ty> for $v {}
+        impl Value<Option<$ty>> for $v {}
+        impl Value<Option<$ty>> for Option<$v> {}
+    )*};
+}
+values!(Text: &str, String, &String, Cow<'_, str>);
+values!(Int: i8, i16, i32, i64, u8, u16, u32, u64);
+values!(Float: f64, f32);
+values!(Boolean: bool);
+values!(Json: RawJson<'_>, &str, String, &String, Cow<'_, str>, bool, f64, f32);
+values!(Json: i8, i16, i32, i64, u8, u16, u32, u64);
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Object;
 
     #[test]
-    fn writes_one_object_per_event() {
-        let mut out = Vec::new();
-        let mut f = Fields::new(&mut out, &["country", "lat", "bot"]);
-        f.set("country", "US");
-        f.set("lat", 37.751);
-        f.set("bot", Some(false));
-        assert_eq!(f.finish(), None);
-        let obj = Object(&out);
-        assert_eq!(obj.str("country").as_deref(), Some("US"));
-        assert_eq!(obj.float("lat"), Some(37.751));
-        assert_eq!(obj.bool("bot"), Some(false));
+    fn writes_one_object_per_event_after_the_previous_ones() {
+        const COUNTRY: Write<Option<Text>> = Write::__declared("country", "\"country\":");
+        const LAT: Write<Float> = Write::__declared("lat", "\"lat\":");
+        const BOT: Write<Option<Boolean>> = Write::__declared("bot", "\"bot\":");
+        const EXTRA: Write<Json> = Write::__declared("a \"b\"", "\"a \\\"b\\\"\":");
+        let mut out = b"{\"x\":1}".to_vec();
+        let mut f = Fields::new(&mut out);
+        f.set(COUNTRY, "US");
+        f.set(LAT, 37.751);
+        f.set(BOT, Some(false));
+        f.null(COUNTRY);
+        f.set(EXTRA, RawJson(b"[1,{}]"));
+        f.finish();
+        let mut f = Fields::new(&mut out);
+        f.set(COUNTRY, None::<&str>);
+        f.finish();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"x":1}{"country":"US","lat":37.751,"bot":false,"country":null,"a \"b\"":[1,{}]}{"country":null}"#
+        );
         let mut none = Vec::new();
-        assert_eq!(Fields::new(&mut none, &[]).finish(), None);
+        Fields::new(&mut none).finish();
         assert!(none.is_empty());
     }
 
@@ -255,16 +296,5 @@ mod tests {
         let mut out = Vec::new();
         f64::NAN.write_json(&mut out);
         assert_eq!(out, b"null");
-    }
-
-    #[test]
-    fn an_undeclared_field_is_an_error_and_writes_nothing() {
-        let mut out = b"{\"x\":1}".to_vec();
-        let mut f = Fields::new(&mut out, &["country"]);
-        f.set("country", "US");
-        f.set("city", "Paris");
-        let err = f.finish().unwrap();
-        assert!(err.contains("`city`"), "{err}");
-        assert_eq!(out, b"{\"x\":1}");
     }
 }

@@ -48,11 +48,9 @@ pub fn log(level: Level, message: &str) {
     (host().log)(level, message)
 }
 
-/// Looks `key` up in table `table`, one call across the boundary. Inside a
-/// plugin function prefer declaring the table in the attribute
-/// (`lookups(categories = "pin_id")`) and reading [`crate::Event::lookup`]:
-/// the whole batch is then looked up in one call.
-pub fn lookup(table: &str, key: &str) -> Option<String> {
+/// Looks `key` up in table `table`, one call across the boundary; plugin code
+/// calls it through a declared table ([`crate::Table::get`]).
+pub(crate) fn lookup(table: &str, key: &str) -> Option<String> {
     (host().lookup)(table, key)
 }
 

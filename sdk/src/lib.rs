@@ -1,8 +1,10 @@
 //! Write a Weir plugin as one plain function.
 //!
 //! A filter keeps or drops events; an enricher adds fields. Each is a function
-//! with an attribute that declares what it reads and writes; the attribute
-//! generates the WIT glue, the batch loop, `describe` and `init`:
+//! with an attribute that declares what it reads, writes and looks up; the
+//! attribute generates the WIT glue, the batch loop, `describe`, `init`, and a
+//! key for each declaration, through which alone the function reads and
+//! writes:
 //!
 //! ```
 //! use weir_sdk::{filter, Event, List};
@@ -16,7 +18,7 @@
 //!
 //! #[filter(reads(action: text))]
 //! fn keep(event: &Event, settings: &Settings) -> bool {
-//!     event.str("action").is_some_and(|a| settings.actions.iter().any(|k| *k == a))
+//!     event.get(reads::action).is_some_and(|a| settings.actions.iter().any(|k| *k == a))
 //! }
 //!
 //! # fn main() {
@@ -30,15 +32,74 @@
 //! Build for the host with `cargo build --target wasm32-wasip2 --release` and
 //! copy `NAME.wasm` (the crate's name, with `-`) into the plugin folder.
 //!
-//! Field getters ([`Event::str`], [`Event::int`], ...) scan the payload for the
-//! member when called: no document is built, nothing is allocated unless a
-//! string holds an escape. Fields set by earlier steps win over the payload's.
+//! # Declarations are keys
+//!
+//! Beside the function the attribute generates three modules of constants,
+//! each named as declared and typed with the field's type ([`types`]):
+//!
+//! - `reads(ip: text?)` makes `reads::ip`, a [`Read<Text>`](Read):
+//!   `event.get(reads::ip)` is an `Option<Cow<str>>` (`int` gives `i64`,
+//!   `float` `f64`, `boolean` `bool`, `json` a [`RawJson`]); `event.has(key)`
+//!   tells whether the field is there and not null.
+//! - `writes(city: text?)` makes `writes::city`, a [`Write<Option<Text>>`](Write):
+//!   `out.set(writes::city, value)` takes a value of the field's type, and for
+//!   a field declared with `?` an `Option` of one too (`out.null(writes::city)`).
+//! - `lookups(categories = "pin_id")` makes `lookups::categories`, a
+//!   [`KeyedTable`]: the whole batch is looked up by its `pin_id` in one host
+//!   call before the function runs, and `event.lookup(lookups::categories)`
+//!   reads an event's answer. `lookups(pins)` makes a [`Table`], looked up one
+//!   key at a time with `lookups::pins.get(key)`.
+//!
+//! A field name that is not a Rust identifier is given one with `as`:
+//! `reads("user-agent" as user_agent: text?)`. So a misspelt or undeclared
+//! field, a value of the wrong type and an undeclared table are compile errors
+//! where they are written (`sdk/tests/ui/fail/` has one of each):
+//!
+//! ```compile_fail,E0425
+//! use weir_sdk::{enricher, Event, Fields};
+//!
+//! #[enricher(reads(ip: text?), writes(country: text?, latitude: float?))]
+//! fn enrich(event: &Event, out: &mut Fields) {
+//!     out.set(writes::country, event.get(reads::ipp)); // no read `ipp`
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! ```compile_fail,E0277
+//! # use weir_sdk::{enricher, Event, Fields};
+//! #[enricher(reads(ip: text?), writes(country: text?, latitude: float?))]
+//! fn enrich(event: &Event, out: &mut Fields) {
+//!     out.set(writes::latitude, event.get(reads::ip)); // text into a float
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! A configuration value may also name a declared read, checked at `init`:
+//! a field of type [`Read<T>`](Read) (or `List<Read<T>>`) in the configuration
+//! type parses into that field's key, and an undeclared name or another type
+//! fails `init`, naming the key. [`types::Any`] takes a read of any type.
+//!
+//! # State
+//!
+//! The function's second argument, when it has one, is the plugin's state:
+//! built once per instance by `init` from the step's configuration
+//! ([`FromConfig`], or `#[derive(weir_sdk::Config)]`), owned by the generated
+//! glue and lent to every call as `&State`.
+//!
+//! # Speed
+//!
+//! [`Event::get`] scans the payload for the member when called: no document
+//! is built, nothing is allocated unless a string holds an escape. Fields set
+//! by earlier steps win over the payload's. [`Fields::set`] writes the member's
+//! name, JSON-escaped by the attribute, and the value straight into one buffer
+//! for the whole batch.
 
 mod config;
 mod event;
 mod fields;
 mod host;
 mod json;
+mod key;
 #[doc(hidden)]
 pub mod rt;
 // The host scans payloads with the same block searches.
@@ -46,18 +107,23 @@ pub mod rt;
 pub mod scan;
 pub mod testing;
 pub mod text;
+pub mod types;
 
 pub use config::{Config, ConfigError, FromConfig, FromValue, List};
-pub use event::{Batch, Event, Object};
-pub use fields::{Fields, IntoField};
+pub use event::{Batch, Event};
+pub use fields::{Fields, Value};
 #[doc(hidden)]
 pub use host::{install as __install_host, HostFns};
-pub use host::{log, lookup, Level};
-/// `#[enricher(reads(...), writes(...), lookups(TABLE = "KEY_FIELD"), name = "...", version = "...")]`
-/// on `fn(&Event, [&Config,] &mut Fields) -> ()` or `-> Result<(), E>` with `E: Into<Failure>`.
+pub use host::{log, Level};
+pub use key::{KeyedTable, Read, Table, Write};
+pub use types::RawJson;
+/// `#[enricher(reads(...), writes(...), lookups(...), name = "...", version = "...")]`
+/// on `fn(&Event, [&State,] &mut Fields) -> ()` or `-> Result<(), E>` with
+/// `E: Into<Failure>`.
 pub use weir_sdk_macros::enricher;
 /// `#[filter(reads(...), lookups(...), name = "...", version = "...")]` on
-/// `fn(&Event, [&Config]) -> R`, `R` one of `bool`, [`Verdict`] or `Result<_, E>`.
+/// `fn(&Event, [&State]) -> R`, `R` one of `bool`, [`Verdict`] or
+/// `Result<_, E>`.
 pub use weir_sdk_macros::filter;
 /// `#[derive(weir_sdk::Config)]`: a struct whose fields are read from the step's
 /// `config`, by name, each parsed with [`FromValue`]. `Option<T>` fields are

@@ -6,15 +6,20 @@ use std::cell::RefCell;
 use crate::config::{Config, FromConfig};
 use crate::event::{Batch, Event, Prefetched};
 use crate::fields::Fields;
-use crate::{Additions, Failure, Rejection, RetryLater, Verdict};
+use crate::{Additions, Failure, FieldSpec, Rejection, RetryLater, Verdict};
 
 #[cfg(target_arch = "wasm32")]
 pub use wit_bindgen;
 
-/// Parses the step's configuration into the plugin's type; unknown keys are errors.
-pub fn init<C: FromConfig>(pairs: Vec<(String, String)>) -> Result<C, String> {
+/// Parses the step's configuration into the plugin's state; unknown keys are
+/// errors. A value naming a field may name one of `reads` only.
+pub fn init<C: FromConfig>(
+    pairs: Vec<(String, String)>,
+    reads: &'static [FieldSpec],
+) -> Result<C, String> {
     let mut config = Config::new(pairs);
-    let c = C::from_config(&mut config).map_err(|e| e.to_string())?;
+    let c = crate::key::with_declared(reads, || C::from_config(&mut config))
+        .map_err(|e| e.to_string())?;
     config.finish().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -96,7 +101,6 @@ pub fn prefetch(batch: &Batch, lookups: &[(&str, &str)]) -> Vec<Prefetched> {
                 let (values, value_ends, found) = crate::host::lookup_many(table, keys, ends);
                 let ok = value_ends.len() == n && found.len() == n;
                 Prefetched {
-                    table: table.to_string(),
                     values,
                     ends: if ok { value_ends } else { vec![0; n] },
                     found: if ok { found } else { vec![false; n] },
@@ -106,15 +110,16 @@ pub fn prefetch(batch: &Batch, lookups: &[(&str, &str)]) -> Vec<Prefetched> {
     })
 }
 
-/// Runs a filter function over a batch: one verdict per event, rejections by index.
+/// Runs a filter function over a batch: one verdict per event, rejections by
+/// index. `state` is the plugin's, lent to the function for each event.
 pub fn run_filter<C, F, R>(
     batch: &Batch,
-    config: &C,
+    state: &mut C,
     lookups: &[(&str, &str)],
     mut f: F,
 ) -> Result<(Vec<bool>, Vec<Rejection>), RetryLater>
 where
-    F: FnMut(&Event, &C) -> R,
+    F: FnMut(&Event, &mut C) -> R,
     R: IntoVerdict,
 {
     let tables = prefetch(batch, lookups);
@@ -123,7 +128,7 @@ where
     let mut rejected = Vec::new();
     for i in 0..n {
         let event = batch.event_with(i, &tables);
-        match f(&event, config).into_verdict() {
+        match f(&event, state).into_verdict() {
             Ok(Verdict::Keep) => keep.push(true),
             Ok(Verdict::Drop) => keep.push(false),
             Ok(Verdict::Reject(reason)) | Err(Failure::Reject(reason)) => {
@@ -140,42 +145,42 @@ where
 }
 
 /// Runs an enricher function over a batch: per event one JSON object of the
-/// fields it set, written back to back into one buffer.
+/// fields it set, written back to back into one buffer. `writes` is how many
+/// fields it declares, for the buffer's first size.
 pub fn run_enricher<C, F, R>(
     batch: &Batch,
-    config: &C,
+    state: &mut C,
     lookups: &[(&str, &str)],
-    writes: &[&str],
+    writes: usize,
     mut f: F,
 ) -> Result<Additions, RetryLater>
 where
-    F: FnMut(&Event, &C, &mut Fields) -> R,
+    F: FnMut(&Event, &mut C, &mut Fields) -> R,
     R: IntoDone,
 {
     let tables = prefetch(batch, lookups);
     let n = batch.len();
     let mut out = Additions {
-        fields: Vec::with_capacity(n * 16 * writes.len().max(1)),
+        fields: Vec::with_capacity(n * 16 * writes.max(1)),
         field_ends: Vec::with_capacity(n),
         rejected: Vec::new(),
     };
     for i in 0..n {
         let event = batch.event_with(i, &tables);
         let start = out.fields.len();
-        let mut fields = Fields::new(&mut out.fields, writes);
-        let done = f(&event, config, &mut fields).into_done();
-        let undeclared = fields.finish();
-        let reason = match done {
+        let mut fields = Fields::new(&mut out.fields);
+        let done = f(&event, state, &mut fields).into_done();
+        fields.finish();
+        match done {
+            Ok(()) => {}
             Err(Failure::RetryLater(reason)) => return Err(RetryLater(reason)),
-            Err(Failure::Reject(reason)) => Some(reason),
-            Ok(()) => undeclared,
-        };
-        if let Some(reason) = reason {
-            out.fields.truncate(start);
-            out.rejected.push(Rejection {
-                index: i as u32,
-                reason,
-            });
+            Err(Failure::Reject(reason)) => {
+                out.fields.truncate(start);
+                out.rejected.push(Rejection {
+                    index: i as u32,
+                    reason,
+                });
+            }
         }
         out.field_ends.push(out.fields.len() as u32);
     }

@@ -1,16 +1,30 @@
 //! Native tests of a plugin, with no wasm: batches built from JSON lines, lookup
-//! tables set in memory, and outcomes to assert on.
+//! tables set in memory, and outcomes to assert on. An enricher's output is
+//! read through its own keys, or compared as the JSON text the host receives:
 //!
 //! ```
-//! use weir_sdk::testing::TestBatch;
-//! let batch = TestBatch::new(&[r#"{"action":"save"}"#]);
-//! assert_eq!(batch.view().event(0).str("action").as_deref(), Some("save"));
+//! use weir_sdk::testing::{Added, Outcome};
+//! use weir_sdk::{enricher, Event, Fields};
+//!
+//! #[enricher(reads(ts: int?), writes(hour: int?))]
+//! fn enrich(event: &Event, out: &mut Fields) {
+//!     out.set(writes::hour, event.get(reads::ts).map(|ms| ms / 3_600_000 % 24));
+//! }
+//!
+//! # fn main() {
+//! let out = weir_plugin::test(&[r#"{"ts":34200000}"#, "{}"], &[]).unwrap();
+//! assert_eq!(out[0].added().get(writes::hour), Some(9));
+//! assert!(out[1].added().is_null(writes::hour));
+//! assert_eq!(out[1], Outcome::Enriched(Added(r#"{"hour":null}"#.into())));
+//! # }
 //! ```
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::event::{Batch, Object};
+use crate::key::Write;
+use crate::types::{Type, WriteType};
 use crate::{Additions, Rejection};
 
 /// The columns of a batch, built from JSON payloads (partition 0, offsets from 0).
@@ -94,21 +108,30 @@ pub enum Outcome {
     Enriched(Added),
 }
 
-/// The fields an enricher added to one event.
+/// The fields an enricher added to one event: the JSON object the host
+/// receives (empty when none was set).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added(pub String);
 
 impl Added {
-    pub fn object(&self) -> Object<'_> {
+    /// Field `key` as its declared type, as [`crate::Event::get`] would read it.
+    pub fn get<T: WriteType>(&self, key: Write<T>) -> Option<<T::Base as Type>::Value<'_>> {
         Object(self.0.as_bytes())
+            .raw(key.name())
+            .and_then(T::Base::decode)
+    }
+
+    /// Whether field `key` was set to `null`.
+    pub fn is_null<T>(&self, key: Write<T>) -> bool {
+        Object(self.0.as_bytes()).raw(key.name()) == Some(b"null")
     }
 }
 
 impl Outcome {
     /// The added fields; panics if the event was not enriched.
-    pub fn added(&self) -> Object<'_> {
+    pub fn added(&self) -> &Added {
         match self {
-            Outcome::Enriched(a) => a.object(),
+            Outcome::Enriched(a) => a,
             other => panic!("expected an enriched event, got {other:?}"),
         }
     }

@@ -13,14 +13,14 @@ use weir_sdk::{enricher, Event, Fields};
 
 #[enricher(reads(pin_id: int), writes(category: text?), lookups(categories = "pin_id"))]
 fn enrich(event: &Event, out: &mut Fields) {
-    out.set("category", event.lookup("categories"));
+    out.set(writes::category, event.lookup(lookups::categories));
 }
 
 #[cfg(test)]
 mod tests {
-    use weir_sdk::testing::{lookup_table, Outcome};
+    use weir_sdk::testing::{lookup_table, Added, Outcome};
 
-    use super::weir_plugin;
+    use super::{weir_plugin, writes};
 
     #[test]
     fn pins_get_their_category_and_unknown_pins_null() {
@@ -39,16 +39,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            out[0].added().str("category").as_deref(),
+            out[0].added().get(writes::category).as_deref(),
             Some("Home Decor")
         );
         assert_eq!(
-            out[1].added().str("category").as_deref(),
-            Some("Food & Drink")
+            out[1],
+            Outcome::Enriched(Added(r#"{"category":"Food & Drink"}"#.into()))
         );
-        assert!(out[2].added().is_null("category"));
-        assert!(matches!(out[3], Outcome::Enriched(_)));
-        assert!(out[3].added().is_null("category"));
+        assert!(out[2].added().is_null(writes::category));
+        assert!(out[3].added().is_null(writes::category));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! ```
 
 use weir_sdk::text::Markers;
-use weir_sdk::{filter, ConfigError, Event, FromConfig, List, Verdict};
+use weir_sdk::types::{Any, Boolean};
+use weir_sdk::{filter, ConfigError, Event, FromConfig, List, Read, Verdict};
 
-/// The step's `config`.
+/// The step's `config`. The fields it names must be among the plugin's
+/// reads (`init` fails otherwise), `bot_flag` a boolean one.
 pub struct Settings {
     /// `actions`: actions to keep, comma separated.
     pub actions: List<String>,
@@ -20,9 +22,9 @@ pub struct Settings {
     /// case) is a bot's.
     pub bot_agents: Markers,
     /// `bot_flag`: a boolean field that, when true, marks the event as a bot's.
-    pub bot_flag: String,
+    pub bot_flag: Read<Boolean>,
     /// `required`: fields an event must carry (present and not null) to be kept.
-    pub required: List<String>,
+    pub required: List<Read<Any>>,
 }
 
 impl FromConfig for Settings {
@@ -44,19 +46,19 @@ fn keep(event: &Event, settings: &Settings) -> Verdict {
     if !event.is_object() {
         return Verdict::Reject("payload is not a JSON object".into());
     }
-    if settings.required.iter().any(|f| !event.has(f)) {
+    if settings.required.iter().any(|&f| !event.has(f)) {
         return Verdict::Drop;
     }
-    let Some(action) = event.str("action") else {
+    let Some(action) = event.get(reads::action) else {
         return Verdict::Drop;
     };
     if !settings.actions.iter().any(|a| *a == action) {
         return Verdict::Drop;
     }
-    if event.bool(&settings.bot_flag) == Some(true) {
+    if event.get(settings.bot_flag) == Some(true) {
         return Verdict::Drop;
     }
-    if let Some(agent) = event.str("user_agent") {
+    if let Some(agent) = event.get(reads::user_agent) {
         if settings.bot_agents.found_in(agent.as_bytes()) {
             return Verdict::Drop;
         }
@@ -134,6 +136,34 @@ mod tests {
     fn a_misspelt_key_fails_init_naming_it() {
         let err = weir_plugin::test(&[], &[("action", "save")]).unwrap_err();
         assert!(err.starts_with("config `action`: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn configured_fields_are_declared_reads() {
+        let events = [
+            r#"{"event_id":"e1","ts":1,"user_id":2,"pin_id":3,"action":"save"}"#,
+            r#"{"event_id":"e1","ts":1,"user_id":2,"action":"save","is_bot":true}"#,
+        ];
+        let config = [("required", "event_id,action"), ("bot_flag", "is_bot")];
+        assert_eq!(
+            weir_plugin::test(&events, &config).unwrap(),
+            [Kept, Dropped]
+        );
+        let err = weir_plugin::test(&events, &[("bot_flag", "bot")]).unwrap_err();
+        assert!(
+            err.starts_with("config `bot_flag`: `bot` is not among the fields the plugin reads"),
+            "{err}"
+        );
+        let err = weir_plugin::test(&events, &[("bot_flag", "action")]).unwrap_err();
+        assert!(
+            err.starts_with("config `bot_flag`: `action` is text, not boolean"),
+            "{err}"
+        );
+        let err = weir_plugin::test(&events, &[("required", "event_id,country")]).unwrap_err();
+        assert!(
+            err.starts_with("config `required`: item `country`: `country` is not among"),
+            "{err}"
+        );
     }
 
     #[test]

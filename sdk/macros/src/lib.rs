@@ -4,7 +4,8 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -16,29 +17,38 @@ const WIT: &str = include_str!("../../../wit/plugin.wit");
 /// `#[filter(reads(...), lookups(...), name = "...", version = "...")]`
 #[proc_macro_attribute]
 pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item: Tokens = item.into();
-    expand(Kind::Filter, attr.into(), item.clone())
-        .unwrap_or_else(|e| {
-            // The item as written, beside the error, so that nothing else
-            // (an unused import, say) is reported for it.
-            let error = e.into_compile_error();
-            quote!(#error #item)
-        })
-        .into()
+    attribute(Kind::Filter, attr.into(), item.into()).into()
 }
 
 /// `#[enricher(reads(...), writes(...), lookups(...), name = "...", version = "...")]`
 #[proc_macro_attribute]
 pub fn enricher(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item: Tokens = item.into();
-    expand(Kind::Enricher, attr.into(), item.clone())
-        .unwrap_or_else(|e| {
+    attribute(Kind::Enricher, attr.into(), item.into()).into()
+}
+
+fn attribute(kind: Kind, attr: Tokens, item: Tokens) -> Tokens {
+    let mut args = match parse_args(kind, attr) {
+        Ok(args) => args,
+        Err(e) => {
             // The item as written, beside the error, so that nothing else
             // (an unused import, say) is reported for it.
             let error = e.into_compile_error();
-            quote!(#error #item)
-        })
-        .into()
+            return quote!(#error #item);
+        }
+    };
+    let keys = key_modules(kind, &args);
+    let mut errors = std::mem::take(&mut args.errors);
+    match expand(kind, &args, &keys, item.clone()) {
+        Ok(tokens) if errors.is_empty() => tokens,
+        result => {
+            errors.extend(result.err());
+            let errors = errors.into_iter().map(Error::into_compile_error);
+            // The item as written and the keys of what was declared, beside
+            // the errors, so that nothing else (an unused import, a key) is
+            // reported for it.
+            quote!(#(#errors)* #keys #item)
+        }
+    }
 }
 
 /// `#[derive(Config)]` with `#[config(default = "...", rename = "...")]` on fields.
@@ -64,8 +74,16 @@ impl Kind {
     }
 }
 
+/// One declared field: `NAME: TYPE`, `NAME: TYPE?` or, for a name that is not
+/// a Rust identifier, `"NAME" as KEY: TYPE`.
 struct Field {
+    /// The name in the payload and in `describe`.
     name: LitStr,
+    /// The name of its key constant in the generated module (none when it
+    /// has no valid one; an error says so).
+    key: Option<Ident>,
+    /// One of the contract's types (`json` in place of an unknown one, with
+    /// an error).
     ty: Ident,
     nullable: bool,
 }
@@ -75,36 +93,110 @@ impl Parse for Field {
         let name = if input.peek(LitStr) {
             input.parse::<LitStr>()?
         } else {
-            let id: Ident = input.call(syn::ext::IdentExt::parse_any)?;
-            LitStr::new(&id.to_string(), id.span())
+            let id: Ident = input.call(Ident::parse_any)?;
+            LitStr::new(&id.unraw().to_string(), id.span())
+        };
+        let key = if input.peek(Token![as]) {
+            input.parse::<Token![as]>()?;
+            Some(input.parse::<Ident>()?)
+        } else {
+            None
         };
         input.parse::<Token![:]>()?;
         let ty: Ident = input.parse()?;
-        if !["text", "int", "float", "boolean", "json"].contains(&ty.to_string().as_str()) {
-            return Err(Error::new(
-                ty.span(),
-                format!("unknown field type `{ty}`: expected text, int, float, boolean or json"),
-            ));
-        }
         let nullable = input.parse::<Option<Token![?]>>()?.is_some();
-        Ok(Field { name, ty, nullable })
+        Ok(Field {
+            name,
+            key,
+            ty,
+            nullable,
+        })
     }
 }
 
+impl Field {
+    /// Checks the type and gives the field its key, reporting what is wrong
+    /// and leaving a usable stand-in.
+    fn check(&mut self, errors: &mut Vec<Error>) {
+        if !["text", "int", "float", "boolean", "json"].contains(&self.ty.to_string().as_str()) {
+            errors.push(Error::new(
+                self.ty.span(),
+                format!(
+                    "unknown field type `{}`: expected text, int, float, boolean or json",
+                    self.ty
+                ),
+            ));
+            self.ty = Ident::new("json", self.ty.span());
+        }
+        if self.key.is_none() {
+            let (name, span) = (self.name.value(), self.name.span());
+            self.key = key_ident(&name, span);
+            if self.key.is_none() {
+                let suggested = suggested_key(&name);
+                errors.push(Error::new(
+                    span,
+                    format!(
+                        "`{name}` cannot name a key constant: give it one with `as`, `{:?} as {suggested}: {}{}`",
+                        name,
+                        self.ty,
+                        if self.nullable { "?" } else { "" },
+                    ),
+                ));
+                self.key = key_ident(&suggested, span);
+            }
+        }
+    }
+}
+
+/// `name` as an identifier, a keyword as a raw one (`r#type`); `None` when it
+/// cannot be one.
+fn key_ident(name: &str, span: Span) -> Option<Ident> {
+    syn::parse::Parser::parse_str(Ident::parse_any, name).ok()?;
+    if name.starts_with("r#") {
+        None
+    } else if syn::parse_str::<Ident>(name).is_ok() {
+        Some(Ident::new(name, span))
+    } else if ["self", "Self", "super", "crate", "_"].contains(&name) {
+        None
+    } else {
+        Some(Ident::new_raw(name, span))
+    }
+}
+
+/// A key name for a field name that is not an identifier: other characters as
+/// `_`, `_` first if it starts with a digit, `_` last if it is still a word
+/// that cannot be a key (`self`).
+fn suggested_key(name: &str) -> String {
+    let mut key: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    if !key.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+        key.insert(0, '_');
+    }
+    if key_ident(&key, Span::call_site()).is_none() {
+        key.push('_');
+    }
+    key
+}
+
+/// A declared table: `NAME = "KEY_FIELD"`, looked up for the whole batch by
+/// the key field, or `NAME`, looked up one key at a time.
 struct Lookup {
-    table: LitStr,
-    key: LitStr,
+    table: Ident,
+    key: Option<LitStr>,
 }
 
 impl Parse for Lookup {
     fn parse(input: ParseStream) -> syn::Result<Lookup> {
         let table: Ident = input.parse()?;
-        input.parse::<Token![=]>()?;
-        let key: LitStr = input.parse()?;
-        Ok(Lookup {
-            table: LitStr::new(&table.to_string(), table.span()),
-            key,
-        })
+        let key = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse::<LitStr>()?)
+        } else {
+            None
+        };
+        Ok(Lookup { table, key })
     }
 }
 
@@ -115,11 +207,14 @@ struct Args {
     lookups: Vec<Lookup>,
     name: Option<LitStr>,
     version: Option<LitStr>,
-    writes_span: Option<Span>,
+    /// Mistakes that leave the declarations usable: reported beside the keys
+    /// of what was declared, so that the function's uses of them resolve.
+    errors: Vec<Error>,
 }
 
 fn parse_args(kind: Kind, attr: Tokens) -> syn::Result<Args> {
     let mut args = Args::default();
+    let mut writes_span = None;
     let parser = syn::meta::parser(|meta| {
         let key = meta
             .path
@@ -136,11 +231,13 @@ fn parse_args(kind: Kind, attr: Tokens) -> syn::Result<Args> {
         match key.as_str() {
             "reads" => args.reads = list(&meta)?,
             "writes" if kind == Kind::Enricher => {
-                args.writes_span = Some(meta.path.span());
+                writes_span = Some(meta.path.span());
                 args.writes = list(&meta)?;
             }
             "writes" => {
-                return Err(meta.error("a filter writes no fields; use #[weir_sdk::enricher]"))
+                args.errors
+                    .push(meta.error("a filter writes no fields; use #[weir_sdk::enricher]"));
+                list(&meta)?;
             }
             "lookups" => {
                 let content;
@@ -166,43 +263,207 @@ fn parse_args(kind: Kind, attr: Tokens) -> syn::Result<Args> {
         Ok(())
     });
     syn::parse::Parser::parse2(parser, attr)?;
+    let errors = &mut args.errors;
     if kind == Kind::Enricher && args.writes.is_empty() {
-        return Err(Error::new(
-            args.writes_span.unwrap_or_else(Span::call_site),
+        errors.push(Error::new(
+            writes_span.unwrap_or_else(Span::call_site),
             "an enricher declares the fields it sets: writes(NAME: TYPE, ...)",
         ));
     }
+    for (list, fields) in [("reads", &mut args.reads), ("writes", &mut args.writes)] {
+        fields.iter_mut().for_each(|f| f.check(errors));
+        // A field declared again is reported and left out.
+        let mut kept: Vec<Field> = Vec::with_capacity(fields.len());
+        for f in fields.drain(..) {
+            if let Some(first) = kept.iter().find(|g| g.name.value() == f.name.value()) {
+                let mut e = Error::new(
+                    f.name.span(),
+                    format!("`{}` is declared twice in {list}(...)", f.name.value()),
+                );
+                e.combine(Error::new(first.name.span(), "first declared here"));
+                errors.push(e);
+            } else if let Some(first) = kept.iter().find(|g| f.key.is_some() && g.key == f.key) {
+                let key = f.key.as_ref().expect("checked");
+                let mut e = Error::new(
+                    key.span(),
+                    format!("two fields of {list}(...) have the key `{key}`"),
+                );
+                e.combine(Error::new(first.name.span(), "the other one"));
+                errors.push(e);
+            } else {
+                kept.push(f);
+            }
+        }
+        *fields = kept;
+    }
+    let mut tables: Vec<Lookup> = Vec::with_capacity(args.lookups.len());
+    for l in args.lookups.drain(..) {
+        if tables.iter().any(|m| m.table == l.table) {
+            errors.push(Error::new(
+                l.table.span(),
+                format!("table `{}` is declared twice in lookups(...)", l.table),
+            ));
+            continue;
+        }
+        if let Some(key) = &l.key {
+            if !args.reads.iter().any(|f| f.name.value() == key.value()) {
+                errors.push(Error::new(
+                    key.span(),
+                    format!(
+                        "`{}` is not among the fields this plugin reads: the key field of table \
+                         `{}` is read from every event, so declare it in reads(...)",
+                        key.value(),
+                        l.table
+                    ),
+                ));
+            }
+        }
+        tables.push(l);
+    }
+    args.lookups = tables;
     Ok(args)
 }
 
+/// The marker type of a field's type in `weir_sdk::types`.
+fn marker(f: &Field) -> Ident {
+    let name = match f.ty.to_string().as_str() {
+        "text" => "Text",
+        "int" => "Int",
+        "float" => "Float",
+        "boolean" => "Boolean",
+        _ => "Json",
+    };
+    Ident::new(name, f.ty.span())
+}
+
+/// The fields as `FieldSpec`s, for `describe` and `init`.
 fn field_specs(fields: &[Field]) -> Tokens {
     let specs = fields.iter().map(|f| {
         let name = &f.name;
         let nullable = f.nullable;
-        let ty = format_ident!(
-            "{}",
-            match f.ty.to_string().as_str() {
-                "text" => "Text",
-                "int" => "Int",
-                "float" => "Float",
-                "boolean" => "Boolean",
-                _ => "Json",
-            }
-        );
+        let ty = marker(f);
         quote! {
             ::weir_sdk::FieldSpec { name: #name, ty: ::weir_sdk::FieldType::#ty, nullable: #nullable }
         }
     });
-    quote! { ::std::vec![#(#specs),*] }
+    quote! { &[#(#specs),*] }
+}
+
+/// `name` as a JSON string followed by `:`, as the host reads it in additions.
+fn json_member(name: &str) -> String {
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push_str("\":");
+    out
+}
+
+/// What `#[doc]` says of a declared field: `` `ip`: text? ``.
+fn field_doc(f: &Field) -> String {
+    format!(
+        "`{}`: {}{}",
+        f.name.value(),
+        f.ty,
+        if f.nullable { "?" } else { "" }
+    )
+}
+
+/// The modules of keys beside the function: `reads`, `writes` (enrichers) and
+/// `lookups`, one constant per declaration, named by its key and spanned at
+/// it, so that an undeclared name fails to resolve where it is used.
+fn key_modules(kind: Kind, args: &Args) -> Tokens {
+    let reads = args.reads.iter().filter_map(|f| {
+        let (key, name, ty, doc) = (f.key.as_ref()?, &f.name, marker(f), field_doc(f));
+        Some(quote_spanned! {key.span()=>
+            #[doc = #doc]
+            pub const #key: ::weir_sdk::Read<::weir_sdk::types::#ty> = ::weir_sdk::Read::__declared(#name);
+        })
+    });
+    let writes = args.writes.iter().filter_map(|f| {
+        let (key, name, doc) = (f.key.as_ref()?, &f.name, field_doc(f));
+        let member = json_member(&f.name.value());
+        let ty = marker(f);
+        let ty = if f.nullable {
+            quote!(::std::option::Option<::weir_sdk::types::#ty>)
+        } else {
+            quote!(::weir_sdk::types::#ty)
+        };
+        Some(quote_spanned! {key.span()=>
+            #[doc = #doc]
+            pub const #key: ::weir_sdk::Write<#ty> = ::weir_sdk::Write::__declared(#name, #member);
+        })
+    });
+    let mut keyed = 0usize;
+    let lookups = args.lookups.iter().map(|l| {
+        let table = &l.table;
+        let name = table.unraw().to_string();
+        match &l.key {
+            Some(key) => {
+                let doc = format!(
+                    "Table `{name}`, looked up by `{}` for the whole batch.",
+                    key.value()
+                );
+                let index = keyed;
+                keyed += 1;
+                quote_spanned! {table.span()=>
+                    #[doc = #doc]
+                    pub const #table: ::weir_sdk::KeyedTable = ::weir_sdk::KeyedTable::__declared(#name, #index);
+                }
+            }
+            None => {
+                let doc = format!("Table `{name}`, looked up one key at a time.");
+                quote_spanned! {table.span()=>
+                    #[doc = #doc]
+                    pub const #table: ::weir_sdk::Table = ::weir_sdk::Table::__declared(#name);
+                }
+            }
+        }
+    });
+    let lookups: Vec<Tokens> = lookups.collect();
+    let writes = match kind {
+        Kind::Filter => quote!(),
+        Kind::Enricher => quote! {
+            /// The fields this plugin writes, as declared in `writes(...)`: a
+            /// key each, for `Fields::set`.
+            #[allow(dead_code, non_upper_case_globals)]
+            mod writes {
+                #(#writes)*
+            }
+        },
+    };
+    quote! {
+        /// The fields this plugin reads, as declared in `reads(...)`: a key
+        /// each, for `Event::get` and `Event::has`.
+        #[allow(dead_code, non_upper_case_globals)]
+        mod reads {
+            #(#reads)*
+        }
+
+        #writes
+
+        /// The lookup tables this plugin reads, as declared in `lookups(...)`:
+        /// those with a key field for `Event::lookup`, each for `.get(key)`.
+        #[allow(dead_code, non_upper_case_globals)]
+        mod lookups {
+            #(#lookups)*
+        }
+    }
 }
 
 /// The type behind `&T`, or an error at the argument.
 fn referent(arg: &FnArg, what: &str) -> syn::Result<Type> {
     match arg {
         FnArg::Typed(pt) => match &*pt.ty {
-            Type::Reference(r) if r.mutability.is_none() || what == "fields" => {
-                Ok((*r.elem).clone())
-            }
+            Type::Reference(r) if r.mutability.is_none() => Ok((*r.elem).clone()),
             other => Err(Error::new(
                 other.span(),
                 format!("take the {what} by reference: `&{}`", quote!(#other)),
@@ -215,8 +476,7 @@ fn referent(arg: &FnArg, what: &str) -> syn::Result<Type> {
     }
 }
 
-fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
-    let args = parse_args(kind, attr)?;
+fn expand(kind: Kind, args: &Args, keys: &Tokens, item: Tokens) -> syn::Result<Tokens> {
     let item: Item = syn::parse2(item)?;
     let Item::Fn(func) = item else {
         return Err(Error::new(
@@ -236,11 +496,15 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     }
     let inputs: Vec<&FnArg> = sig.inputs.iter().collect();
     let (min, max, shape) = match kind {
-        Kind::Filter => (1, 2, "fn(event: &Event) or fn(event: &Event, config: &YourConfig)"),
+        Kind::Filter => (
+            1,
+            2,
+            "fn(event: &Event) or fn(event: &Event, state: &State)",
+        ),
         Kind::Enricher => (
             2,
             3,
-            "fn(event: &Event, out: &mut Fields) or fn(event: &Event, config: &YourConfig, out: &mut Fields)",
+            "fn(event: &Event, out: &mut Fields) or fn(event: &Event, state: &State, out: &mut Fields)",
         ),
     };
     if inputs.len() < min || inputs.len() > max {
@@ -255,7 +519,7 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     referent(inputs[0], "event")?;
     let has_config = inputs.len() == max;
     let config_ty = if has_config {
-        let ty = referent(inputs[1], "configuration")?;
+        let ty = referent(inputs[1], "state")?;
         quote!(#ty)
     } else {
         quote!(())
@@ -281,11 +545,12 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         .map_or_else(|| quote!(env!("CARGO_PKG_VERSION")), |v| quote!(#v));
     let reads = field_specs(&args.reads);
     let writes = field_specs(&args.writes);
-    let lookups = args.lookups.iter().map(|l| {
-        let (t, k) = (&l.table, &l.key);
-        quote!((#t, #k))
+    // The tables prefetched for every batch, in the order of their keys' indices.
+    let lookups = args.lookups.iter().filter_map(|l| {
+        let t = l.table.unraw().to_string();
+        let k = l.key.as_ref()?;
+        Some(quote!((#t, #k)))
     });
-    let write_names = args.writes.iter().map(|f| &f.name);
     let span = sig.ident.span();
     let (entry, entry_doc) = match kind {
         Kind::Filter => {
@@ -299,8 +564,7 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                     pub fn keep(
                         batch: &::weir_sdk::Batch,
                     ) -> ::std::result::Result<(::std::vec::Vec<bool>, ::std::vec::Vec<::weir_sdk::Rejection>), ::weir_sdk::RetryLater> {
-                        let config = state();
-                        ::weir_sdk::rt::run_filter(batch, &*config, LOOKUPS, |e, c| #call)
+                        with_state(|state| ::weir_sdk::rt::run_filter(batch, state, LOOKUPS, |e, c| #call))
                     }
 
                     /// Runs the plugin natively over JSON payloads, `init` first.
@@ -328,8 +592,9 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                     pub fn enrich(
                         batch: &::weir_sdk::Batch,
                     ) -> ::std::result::Result<::weir_sdk::Additions, ::weir_sdk::RetryLater> {
-                        let config = state();
-                        ::weir_sdk::rt::run_enricher(batch, &*config, LOOKUPS, WRITES, |e, c, out| #call)
+                        with_state(|state| {
+                            ::weir_sdk::rt::run_enricher(batch, state, LOOKUPS, WRITES.len(), |e, c, out| #call)
+                        })
                     }
 
                     /// Runs the plugin natively over JSON payloads, `init` first.
@@ -379,26 +644,30 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
 
         #ret_check
 
+        #keys
+
         #[doc = #doc]
         pub mod weir_plugin {
             #[allow(unused_imports)]
             use super::*;
 
-            type __Config = #config_ty;
+            /// What the plugin function takes as its state (its second
+            /// argument), or nothing.
+            type __State = #config_ty;
 
+            const READS: &[::weir_sdk::FieldSpec] = #reads;
+            const WRITES: &[::weir_sdk::FieldSpec] = #writes;
             const LOOKUPS: &[(&str, &str)] = &[#(#lookups),*];
-            #[allow(dead_code)]
-            const WRITES: &[&str] = &[#(#write_names),*];
 
             ::std::thread_local! {
-                static STATE: ::std::cell::RefCell<::std::option::Option<::std::rc::Rc<__Config>>> =
+                /// The state `init` built. The instance runs one call at a
+                /// time on one thread; a batch holds it for its whole run.
+                static STATE: ::std::cell::RefCell<::std::option::Option<__State>> =
                     const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
 
-            fn state() -> ::std::rc::Rc<__Config> {
-                STATE
-                    .with(|s| s.borrow().clone())
-                    .expect("the host calls init before any batch")
+            fn with_state<R>(f: impl FnOnce(&mut __State) -> R) -> R {
+                STATE.with_borrow_mut(|s| f(s.as_mut().expect("the host calls init before any batch")))
             }
 
             /// What the plugin is and which fields it reads and writes.
@@ -406,17 +675,18 @@ fn expand(kind: Kind, attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 ::weir_sdk::Description {
                     name: #name,
                     version: #version,
-                    reads: #reads,
-                    writes: #writes,
+                    reads: READS.to_vec(),
+                    writes: WRITES.to_vec(),
                 }
             }
 
-            /// Parses the step's configuration; an error names the key.
+            /// Builds the plugin's state from the step's configuration; an
+            /// error names the key.
             pub fn init(
                 config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
             ) -> ::std::result::Result<(), ::std::string::String> {
-                let parsed = ::weir_sdk::rt::init::<__Config>(config)?;
-                STATE.with(|s| *s.borrow_mut() = ::std::option::Option::Some(::std::rc::Rc::new(parsed)));
+                let parsed = ::weir_sdk::rt::init::<__State>(config, READS)?;
+                STATE.with_borrow_mut(|s| *s = ::std::option::Option::Some(parsed));
                 Ok(())
             }
 

@@ -2,7 +2,8 @@ use weir_sdk::{filter, Event};
 
 #[filter(reads(action: text))]
 fn keep(event: &Event, config: String) -> bool {
-    event.has(&config)
+    let _ = config;
+    event.has(reads::action)
 }
 
 fn main() {}

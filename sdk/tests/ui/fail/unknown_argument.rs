@@ -2,7 +2,7 @@ use weir_sdk::{filter, Event};
 
 #[filter(reads(action: text), writes(x: text))]
 fn keep(event: &Event) -> bool {
-    event.has("action")
+    event.has(reads::action)
 }
 
 fn main() {}

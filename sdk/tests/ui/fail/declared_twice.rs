@@ -1,0 +1,8 @@
+use weir_sdk::{filter, Event};
+
+#[filter(reads(action: text, "action" as verb: text))]
+fn keep(event: &Event) -> bool {
+    event.has(reads::action)
+}
+
+fn main() {}

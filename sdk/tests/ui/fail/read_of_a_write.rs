@@ -1,0 +1,8 @@
+use weir_sdk::{enricher, Event, Fields};
+
+#[enricher(reads(ip: text?), writes(country: text?))]
+fn enrich(event: &Event, out: &mut Fields) {
+    out.set(writes::country, event.get(writes::country));
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use weir_sdk::{enricher, Event, Fields};
+
+#[enricher(reads(pin_id: int), writes(category: text?), lookups(categories = "pin_id"))]
+fn enrich(event: &Event, out: &mut Fields) {
+    out.set(writes::category, event.lookup(lookups::pins));
+}
+
+fn main() {}

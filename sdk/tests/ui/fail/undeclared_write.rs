@@ -1,0 +1,9 @@
+use weir_sdk::{enricher, Event, Fields};
+
+#[enricher(reads(ip: text?), writes(country: text?))]
+fn enrich(event: &Event, out: &mut Fields) {
+    out.set(writes::country, event.get(reads::ip));
+    out.set(writes::city, "Paris");
+}
+
+fn main() {}
