@@ -84,7 +84,41 @@
 //! The function's second argument, when it has one, is the plugin's state:
 //! built once per instance by `init` from the step's configuration
 //! ([`FromConfig`], or `#[derive(weir_sdk::Config)]`), owned by the generated
-//! glue and lent to every call as `&State`.
+//! glue and lent to every call. Take it as `&State` to read it, or as
+//! `&mut State` to change it from one event to the next (a cache, say): an
+//! instance handles one batch at a time on one thread, so no `RefCell` or lock
+//! is needed.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use weir_sdk::{enricher, ConfigError, Event, Fields, FromConfig};
+//!
+//! /// How many events each user sent, so far, to this instance.
+//! #[derive(Default)]
+//! pub struct Seen(HashMap<i64, i64>);
+//!
+//! impl FromConfig for Seen {
+//!     fn from_config(_: &mut weir_sdk::Config) -> Result<Seen, ConfigError> {
+//!         Ok(Seen::default())
+//!     }
+//! }
+//!
+//! #[enricher(reads(user_id: int), writes(nth: int?))]
+//! fn enrich(event: &Event, seen: &mut Seen, out: &mut Fields) {
+//!     let nth = event.get(reads::user_id).map(|user| {
+//!         let n = seen.0.entry(user).or_default();
+//!         *n += 1;
+//!         *n
+//!     });
+//!     out.set(writes::nth, nth);
+//! }
+//!
+//! # fn main() {
+//! let out = weir_plugin::test(&[r#"{"user_id":1}"#, r#"{"user_id":1}"#, "{}"], &[]).unwrap();
+//! assert_eq!(out[1].added().get(writes::nth), Some(2));
+//! assert!(out[2].added().is_null(writes::nth));
+//! # }
+//! ```
 //!
 //! # Speed
 //!
@@ -118,12 +152,12 @@ pub use host::{log, Level};
 pub use key::{KeyedTable, Read, Table, Write};
 pub use types::RawJson;
 /// `#[enricher(reads(...), writes(...), lookups(...), name = "...", version = "...")]`
-/// on `fn(&Event, [&State,] &mut Fields) -> ()` or `-> Result<(), E>` with
-/// `E: Into<Failure>`.
+/// on `fn(&Event, [&State or &mut State,] &mut Fields) -> ()` or
+/// `-> Result<(), E>` with `E: Into<Failure>`.
 pub use weir_sdk_macros::enricher;
 /// `#[filter(reads(...), lookups(...), name = "...", version = "...")]` on
-/// `fn(&Event, [&State]) -> R`, `R` one of `bool`, [`Verdict`] or
-/// `Result<_, E>`.
+/// `fn(&Event, [&State or &mut State]) -> R`, `R` one of `bool`, [`Verdict`]
+/// or `Result<_, E>`.
 pub use weir_sdk_macros::filter;
 /// `#[derive(weir_sdk::Config)]`: a struct whose fields are read from the step's
 /// `config`, by name, each parsed with [`FromValue`]. `Option<T>` fields are

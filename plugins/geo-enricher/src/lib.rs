@@ -1,8 +1,9 @@
 //! geo-enricher: client IP → country (ISO code), region, city, latitude and
 //! longitude, from a GeoLite2 City database granted to the step as a file.
 //! Only the fields written are decoded (by `mmdb`, which also keeps decoded
-//! records, shared by many networks, by their offset). An unknown, private or unparsable IP,
-//! or none at all, gets nulls.
+//! records, shared by many networks, by their offset: the plugin's state,
+//! which its function takes as `&mut Geo`). An unknown, private or unparsable
+//! IP, or none at all, gets nulls.
 //!
 //! ```toml
 //! [[pipeline.step]]
@@ -11,16 +12,16 @@
 //! limits = { memory_mb = 192 }              # the database is read into memory
 //! ```
 
-use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr};
 
 use weir_sdk::{enricher, ConfigError, Event, Fields, FromConfig};
 
 pub mod mmdb;
 
-/// The step's configuration: the database, read at `init`.
+/// The plugin's state: the database, read at `init`, and the records it has
+/// decoded so far.
 pub struct Geo {
-    reader: RefCell<mmdb::Reader>,
+    reader: mmdb::Reader,
 }
 
 impl FromConfig for Geo {
@@ -40,9 +41,7 @@ impl Geo {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let reader = mmdb::Reader::new(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Geo {
-            reader: RefCell::new(reader),
-        })
+        Ok(Geo { reader })
     }
 }
 
@@ -50,8 +49,8 @@ impl Geo {
     reads(ip: text?),
     writes(country: text?, region: text?, city: text?, latitude: float?, longitude: float?)
 )]
-fn enrich(event: &Event, geo: &Geo, out: &mut Fields) {
-    let mut reader = geo.reader.borrow_mut();
+fn enrich(event: &Event, geo: &mut Geo, out: &mut Fields) {
+    let reader = &mut geo.reader;
     let place = event
         .get(reads::ip)
         .and_then(|ip| parse_ip(&ip))
@@ -187,8 +186,9 @@ mod tests {
     fn agrees_with_the_reference_reader() {
         let path = database();
         let reference = maxminddb::Reader::open_readfile(&path).unwrap();
-        let geo = super::Geo::open(std::path::Path::new(&path)).unwrap();
-        let mut reader = geo.reader.borrow_mut();
+        let mut reader = super::Geo::open(std::path::Path::new(&path))
+            .unwrap()
+            .reader;
         let mut x: u32 = 0x2545_f491;
         let mut located = 0;
         for _ in 0..20_000 {

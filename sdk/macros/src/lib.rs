@@ -459,11 +459,12 @@ fn key_modules(kind: Kind, args: &Args) -> Tokens {
     }
 }
 
-/// The type behind `&T`, or an error at the argument.
-fn referent(arg: &FnArg, what: &str) -> syn::Result<Type> {
+/// The type behind `&T` (or `&mut T` when `mutable` may be), or an error at
+/// the argument.
+fn referent(arg: &FnArg, what: &str, mutable: bool) -> syn::Result<Type> {
     match arg {
         FnArg::Typed(pt) => match &*pt.ty {
-            Type::Reference(r) if r.mutability.is_none() => Ok((*r.elem).clone()),
+            Type::Reference(r) if r.mutability.is_none() || mutable => Ok((*r.elem).clone()),
             other => Err(Error::new(
                 other.span(),
                 format!("take the {what} by reference: `&{}`", quote!(#other)),
@@ -499,12 +500,12 @@ fn expand(kind: Kind, args: &Args, keys: &Tokens, item: Tokens) -> syn::Result<T
         Kind::Filter => (
             1,
             2,
-            "fn(event: &Event) or fn(event: &Event, state: &State)",
+            "fn(event: &Event) or fn(event: &Event, state: &State) (or `&mut State`)",
         ),
         Kind::Enricher => (
             2,
             3,
-            "fn(event: &Event, out: &mut Fields) or fn(event: &Event, state: &State, out: &mut Fields)",
+            "fn(event: &Event, out: &mut Fields) or fn(event: &Event, state: &State, out: &mut Fields) (or `&mut State`)",
         ),
     };
     if inputs.len() < min || inputs.len() > max {
@@ -516,10 +517,10 @@ fn expand(kind: Kind, args: &Args, keys: &Tokens, item: Tokens) -> syn::Result<T
             format!("{} expects {shape}", kind.attr()),
         ));
     }
-    referent(inputs[0], "event")?;
+    referent(inputs[0], "event", false)?;
     let has_config = inputs.len() == max;
     let config_ty = if has_config {
-        let ty = referent(inputs[1], "state")?;
+        let ty = referent(inputs[1], "state", true)?;
         quote!(#ty)
     } else {
         quote!(())
