@@ -11,34 +11,24 @@
 
 use weir_sdk::text::Markers;
 use weir_sdk::types::{Any, Boolean};
-use weir_sdk::{filter, ConfigError, Event, FromConfig, List, Read, Verdict};
+use weir_sdk::{filter, Event, List, Read, Verdict};
 
 /// The step's `config`. The fields it names must be among the plugin's
 /// reads (`init` fails otherwise), `bot_flag` a boolean one.
+#[derive(weir_sdk::Config)]
 pub struct Settings {
-    /// `actions`: actions to keep, comma separated.
+    /// Actions to keep, comma separated.
+    #[config(default = "click,save,closeup")]
     pub actions: List<String>,
-    /// `bot_agents`: a user agent containing any of these (ignoring ASCII
-    /// case) is a bot's.
+    /// A user agent containing any of these (ignoring ASCII case) is a bot's.
+    #[config(default = "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/")]
     pub bot_agents: Markers,
-    /// `bot_flag`: a boolean field that, when true, marks the event as a bot's.
+    /// A boolean field that, when true, marks the event as a bot's.
+    #[config(default = "is_bot")]
     pub bot_flag: Read<Boolean>,
-    /// `required`: fields an event must carry (present and not null) to be kept.
+    /// Fields an event must carry (present and not null) to be kept.
+    #[config(default = "event_id,ts,user_id,pin_id,action")]
     pub required: List<Read<Any>>,
-}
-
-impl FromConfig for Settings {
-    fn from_config(c: &mut weir_sdk::Config) -> Result<Settings, ConfigError> {
-        Ok(Settings {
-            actions: c.get_or("actions", "click,save,closeup")?,
-            bot_agents: c.get_or(
-                "bot_agents",
-                "bot,crawler,spider,slurp,headless,python-requests,curl/,wget/",
-            )?,
-            bot_flag: c.get_or("bot_flag", "is_bot")?,
-            required: c.get_or("required", "event_id,ts,user_id,pin_id,action")?,
-        })
-    }
 }
 
 #[filter(reads(event_id: text, ts: int, user_id: int, pin_id: int, action: text, user_agent: text?, is_bot: boolean?))]
