@@ -134,7 +134,7 @@ pub struct Settings {
 #[filter(reads(action: text))]
 fn keep(event: &Event, settings: &Settings) -> bool {
     event
-        .str("action")
+        .get(reads::action)
         .is_some_and(|action| settings.actions.iter().any(|a| *a == action))
 }
 
@@ -159,18 +159,20 @@ use weir_sdk::{enricher, Event, Fields};
 
 #[enricher(reads(ts: int?), writes(hour: int?))]
 fn enrich(event: &Event, out: &mut Fields) {
-    let hour = event.int("ts").map(|ms| ms.div_euclid(3_600_000).rem_euclid(24));
-    out.set("hour", hour);
+    let hour = event.get(reads::ts).map(|ms| ms.div_euclid(3_600_000).rem_euclid(24));
+    out.set(writes::hour, hour);
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{weir_plugin, writes};
+
     #[test]
     fn adds_the_hour_of_the_day() {
         // 2026-11-26T09:30:00Z
-        let out = super::weir_plugin::test(&[r#"{"ts":1795685400000}"#, r#"{}"#], &[]).unwrap();
-        assert_eq!(out[0].added().int("hour"), Some(9));
-        assert!(out[1].added().is_null("hour"));
+        let out = weir_plugin::test(&[r#"{"ts":1795685400000}"#, r#"{}"#], &[]).unwrap();
+        assert_eq!(out[0].added().get(writes::hour), Some(9));
+        assert!(out[1].added().is_null(writes::hour));
     }
 }
 "##;
