@@ -273,8 +273,8 @@ impl<'a> Event<'a> {
     }
 }
 
-/// One lookup table's answers for a whole batch, kept in the order of the
-/// tables' keys.
+/// One lookup table's answers for a whole batch; a batch's tables are in the
+/// order of their [`KeyedTable`] indices.
 #[derive(Debug, Clone, Default)]
 pub struct Prefetched {
     pub(crate) values: Vec<u8>,

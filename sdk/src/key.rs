@@ -115,6 +115,7 @@ impl Table {
         crate::host::lookup(self.name, key)
     }
 
+    #[inline]
     pub fn name(self) -> &'static str {
         self.name
     }
@@ -145,10 +146,12 @@ impl KeyedTable {
         self.table.get(key)
     }
 
+    #[inline]
     pub fn name(self) -> &'static str {
         self.table.name
     }
 
+    #[inline]
     pub(crate) fn index(self) -> usize {
         self.index
     }
