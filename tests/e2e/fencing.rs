@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use weir::config::{Config, WriteMethod};
 use weir::event::batch::Batch;
-use weir::sink::{TablePlan, Writer};
+use weir::sink::{Ending, Links, MySql, TablePlan, Writer, WriterSettings};
 use weir::source::claim::{Claim, Claims};
 use weir::source::Note;
 use weir::store::offsets::OffsetTable;
@@ -67,21 +67,27 @@ fn stale_owner_late_batch_is_fenced() {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = |claims: &Claims| {
             Writer::new(
-                pool.clone(),
+                WriterSettings {
+                    pipeline: p.name.clone(),
+                    method: WriteMethod::LoadData,
+                    max_record_bytes: 65536,
+                    dead_letter_cap: 1024,
+                },
                 plan.clone(),
                 offsets.clone(),
-                p.name.clone(),
-                WriteMethod::LoadData,
-                65536,
-                1024,
-                claims.clone(),
-                tx.clone(),
+                MySql::new(pool.clone(), offsets.clone()),
                 None,
+                Links {
+                    claims: claims.clone(),
+                    notes: tx.clone(),
+                    reload: None,
+                    stop: Default::default(),
+                },
             )
         };
         let (mut old, mut new) = (writer(&old_claims), writer(&new_claims));
-        new.write(&events(0..100, 1)).await;
-        old.write(&events(0..50, 1)).await;
+        assert_eq!(new.write(&events(0..100, 1)).await, Ending::Committed);
+        assert_eq!(old.write(&events(0..50, 1)).await, Ending::Fenced);
         assert_eq!(new_claims.lock()[&0].expected, 100);
         assert_eq!(
             old_claims.lock()[&0].fenced_at,
@@ -97,7 +103,7 @@ fn stale_owner_late_batch_is_fenced() {
                 fenced_at: None,
             },
         );
-        old.write(&events(0..100, 2)).await;
+        assert_eq!(old.write(&events(0..100, 2)).await, Ending::Fenced);
         assert_eq!(old_claims.lock()[&0].fenced_at, Some(100));
         drop((old, new, tx));
         let committed: Vec<i64> = rx

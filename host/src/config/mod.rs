@@ -254,6 +254,24 @@ fn default_canary_share() -> f64 {
     0.1
 }
 
+impl StepConfig {
+    /// A step of `plugin` with every setting at its default.
+    pub fn bare(plugin: &str) -> StepConfig {
+        StepConfig {
+            plugin: plugin.to_owned(),
+            config: BTreeMap::new(),
+            files: Vec::new(),
+            lookups: Vec::new(),
+            limits: StepLimits::default(),
+            on_fault: FaultPolicy::default(),
+            undeclared_writes: UndeclaredWrites::default(),
+            sha256: None,
+            candidate: None,
+            canary_share: default_canary_share(),
+        }
+    }
+}
+
 /// `on_fault` of a step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -395,6 +413,17 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// A pipeline named `name` (also its topic and table) with no columns,
+    /// fields or steps and every setting at its default: the frame a plugin
+    /// runs in when compared outside any configuration.
+    pub fn bare(name: &str) -> PipelineConfig {
+        let text = format!(
+            "name = {0}\ntopic = {0}\ntable = {0}\ncolumns = {{}}",
+            toml::Value::from(name)
+        );
+        toml::from_str(&text).expect("a pipeline with only its required keys")
+    }
+
     /// The consumer group: `group`, or the pipeline's name.
     pub fn group(&self) -> &str {
         self.group.as_deref().unwrap_or(&self.name)
@@ -865,6 +894,20 @@ impl Config {
     /// The pipeline called `name`.
     pub fn pipeline(&self, name: &str) -> Option<&PipelineConfig> {
         self.pipelines.iter().find(|p| p.name == name)
+    }
+
+    /// The pipeline named `name`, or the only one when `name` is `None`.
+    pub fn pick(&self, name: Option<&str>) -> Result<&PipelineConfig, String> {
+        match name {
+            Some(n) => self
+                .pipeline(n)
+                .ok_or_else(|| format!("no pipeline `{n}` in {}", self.path.display())),
+            None if self.pipelines.len() == 1 => Ok(&self.pipelines[0]),
+            None => Err(format!(
+                "{} has several pipelines; name one with --pipeline",
+                self.path.display()
+            )),
+        }
     }
 
     /// Resolves a path named in the file against the file's folder.

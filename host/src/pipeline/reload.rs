@@ -22,7 +22,6 @@
 //!   folder apply only at start: a change to them rejects the file whole.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,8 @@ use anyhow::Context as _;
 use mysql_async::Pool;
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::chain::{Chain, StepSpec};
@@ -46,8 +47,10 @@ struct Live {
     config: PipelineConfig,
     steps: Vec<Arc<StepSpec>>,
     slots: Vec<Slot>,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
+    /// Stops this pipeline alone (a child of the process's stop).
+    stop: CancellationToken,
+    /// The pipeline's task, finished when its batches in flight are committed.
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Why a plugin file or a configuration was not applied.
@@ -74,9 +77,9 @@ pub struct Supervisor {
     runtime: Option<Arc<Runtime>>,
     lookups: crate::plugin::lookup::Lookups,
     live: Vec<Live>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     results: Results,
-    running: Arc<AtomicUsize>,
+    tasks: TaskTracker,
 }
 
 enum Change {
@@ -86,15 +89,15 @@ enum Change {
 }
 
 impl Supervisor {
-    /// `stop` stops every pipeline; `running` counts the pipelines not yet
+    /// `stop` stops every pipeline; `tasks` tracks the pipelines not yet
     /// ended; each pipeline's result is sent to `results`.
     pub fn new(
         config: Config,
         pool: Pool,
         lookups: crate::plugin::lookup::Lookups,
-        stop: Arc<AtomicBool>,
+        stop: CancellationToken,
         results: Results,
-        running: Arc<AtomicUsize>,
+        tasks: TaskTracker,
     ) -> Supervisor {
         Supervisor {
             path: config.path.clone(),
@@ -107,43 +110,27 @@ impl Supervisor {
             live: Vec::new(),
             stop,
             results,
-            running,
+            tasks,
         }
     }
 
     /// Starts a prepared pipeline.
     pub fn start(&mut self, p: Prepared) {
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
+        let stop = self.stop.child_token();
         let name = p.config.name.clone();
-        self.live.push(Live {
-            config: p.config.clone(),
-            steps: p.steps.clone(),
-            slots: p.slots.clone(),
-            stop: stop.clone(),
-            done: done.clone(),
-        });
-        self.running.fetch_add(1, Ordering::SeqCst);
-        // The process-wide stop reaches the pipeline through its own flag.
-        let (all, own) = (self.stop.clone(), stop.clone());
-        self.rt.spawn(async move {
-            while !own.load(Ordering::Relaxed) {
-                if all.load(Ordering::Relaxed) {
-                    own.store(true, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        let (pool, results, running) = (
-            self.pool.clone(),
-            self.results.clone(),
-            self.running.clone(),
-        );
-        self.rt.spawn(async move {
-            let result = crate::pipeline::run(p, pool, stop).await;
-            done.store(true, Ordering::SeqCst);
+        let (config, steps, slots) = (p.config.clone(), p.steps.clone(), p.slots.clone());
+        let (pool, results, own) = (self.pool.clone(), self.results.clone(), stop.clone());
+        let _guard = self.rt.enter();
+        let task = self.tasks.spawn(async move {
+            let result = crate::pipeline::run(p, pool, own).await;
             let _ = results.send((name, result));
-            running.fetch_sub(1, Ordering::SeqCst);
+        });
+        self.live.push(Live {
+            config,
+            steps,
+            slots,
+            stop,
+            task,
         });
     }
 
@@ -250,7 +237,7 @@ impl Supervisor {
                             self.config_changed(text);
                         }
                     }
-                    if self.stop.load(Ordering::Relaxed) {
+                    if self.stop.is_cancelled() {
                         return;
                     }
                 }
@@ -481,8 +468,15 @@ impl Supervisor {
             let mut conn = crate::store::db::connect(&self.pool, Duration::from_secs(15))
                 .await
                 .context("connecting to the database")?;
-            crate::pipeline::prepare_pipelines(&config, &mut conn, runtime.as_deref(), &lookups)
-                .await
+            anyhow::Ok(
+                crate::pipeline::prepare_pipelines(
+                    &config,
+                    &mut conn,
+                    runtime.as_deref(),
+                    &lookups,
+                )
+                .await?,
+            )
         })?;
         let mut actions = Vec::new();
         for p in prepared {
@@ -533,7 +527,7 @@ impl Supervisor {
         for &l in &stopped {
             info!(pipeline = %self.live[l].config.name, "pipeline removed from the configuration: stopping it");
             crate::pipeline::step_info(&self.live[l].config.name, &self.live[l].steps, &[]);
-            self.live[l].stop.store(true, Ordering::Relaxed);
+            self.live[l].stop.cancel();
         }
         let mut starts = Vec::new();
         let mut restarted = Vec::new();
@@ -546,7 +540,7 @@ impl Supervisor {
                 Action::Restart(l, p) => {
                     info!(pipeline = %p.config.name,
                           "pipeline source, table or batching changed: stopping it at a batch boundary and starting it again");
-                    self.live[l].stop.store(true, Ordering::Relaxed);
+                    self.live[l].stop.cancel();
                     crate::pipeline::step_info(&p.config.name, &self.live[l].steps, &[]);
                     restarted.push(l);
                     starts.push(p);
@@ -573,10 +567,10 @@ impl Supervisor {
         }
         // A restarted pipeline's consumer leaves its group before the new one joins.
         for &l in &restarted {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !self.live[l].done.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let task = &mut self.live[l].task;
+            let _ = self
+                .rt
+                .block_on(tokio::time::timeout(Duration::from_secs(120), task));
         }
         let mut gone: Vec<usize> = stopped.into_iter().chain(restarted).collect();
         gone.sort_unstable();
