@@ -32,6 +32,7 @@ fn events(range: std::ops::Range<i64>, generation: u64) -> Batch {
 /// fenced by the compare-and-set and writes nothing; so is a late batch with the
 /// very same bounds.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn stale_owner_late_batch_is_fenced() {
     let _g = serial();
     let s = Scenario::new(
@@ -125,6 +126,7 @@ fn stale_owner_late_batch_is_fenced() {
 /// to a second process; woken up, its late batches are fenced or dropped, and
 /// every event still lands exactly once.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn frozen_owner_wakes_up_fenced() {
     let _g = serial();
     let s = Scenario::new(
@@ -135,12 +137,18 @@ fn frozen_owner_wakes_up_fenced() {
         },
     );
     let a = s.start("a");
-    std::thread::sleep(Duration::from_secs(3));
+    crate::support::wait_log(&a, "partitions assigned");
     let producer = s.gen_spawn(60_000, 5_000, &[]);
-    std::thread::sleep(Duration::from_secs(3));
+    s.wait_committed();
     a.signal("STOP");
     let b = s.start("b");
-    std::thread::sleep(Duration::from_secs(12));
+    // b takes every partition once a's session times out; a, frozen meanwhile,
+    // still holds batches it read under its old claims.
+    crate::support::wait_log(&b, "partitions assigned");
+    let before = s.totals();
+    crate::support::wait_until("commit by b", Duration::from_secs(60), || {
+        s.totals() != before
+    });
     a.signal("CONT");
     let out = producer.wait_with_output().expect("gen");
     assert!(out.status.success());

@@ -1,5 +1,8 @@
 //! End-to-end tests against the real services: Apache Kafka (KRaft, one node)
 //! and MariaDB standing in for SingleStore, both started by `scripts/services`.
+//! They are marked ignored so that a plain `cargo test` runs the fast tier
+//! alone; `scripts/test` runs them (`cargo test --test e2e -- --include-ignored`
+//! once `scripts/services up` has run).
 //!
 //! Every test accounts for every event it produced: rows + filtered + dead
 //! letters = produced (from the offsets totals), no position twice, and every

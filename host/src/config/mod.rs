@@ -21,6 +21,8 @@
 //!
 //! Relative paths resolve against the folder of the file that names them.
 
+pub mod diff;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -35,7 +37,7 @@ pub const URL_ENV: &str = "WEIR_SINGLESTORE_URL";
 pub const BROKERS_ENV: &str = "WEIR_KAFKA_BROKERS";
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How to reach Kafka.
@@ -65,7 +67,7 @@ pub struct Config {
 }
 
 /// `[metrics]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on (default:
@@ -80,7 +82,7 @@ pub struct MetricsConfig {
 /// query = "SELECT p.pin_id, c.name FROM pins p JOIN categories c USING (category_id)"
 /// refresh_secs = 60
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LookupConfig {
     /// A CSV file with a header row, relative to this file.
@@ -119,7 +121,7 @@ impl LookupConfig {
 }
 
 /// `[kafka]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma separated. Example: `brokers = "127.0.0.1:9092"`.
@@ -144,7 +146,7 @@ pub struct KafkaConfig {
 /// username = "weir"
 /// password_env = "WEIR_KAFKA_PASSWORD"   # or password_file = "/run/secrets/kafka"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanism,
@@ -175,7 +177,7 @@ impl SaslMechanism {
 }
 
 /// `[kafka.tls]` or `[singlestore.tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate(s) (PEM) to trust, relative to this file (default: the
@@ -191,7 +193,7 @@ fn yes() -> bool {
 }
 
 /// `[plugins]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// The plugin folder: step `plugin = "NAME"` loads `NAME.wasm` from here.
@@ -205,7 +207,7 @@ pub struct PluginsConfig {
 }
 
 /// One `[[pipeline.step]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepConfig {
     /// The plugin's name: `NAME.wasm` in the plugin folder.
@@ -291,7 +293,7 @@ pub enum UndeclaredWrites {
 }
 
 /// `limits = { ... }` of a step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepLimits {
     /// Memory cap per instance, in MiB.
@@ -341,7 +343,7 @@ fn default_min_deadline_ms() -> u64 {
 }
 
 /// `[singlestore]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// `mysql://user:password@host:port/database`. When absent, the variable named by
@@ -371,7 +373,7 @@ pub enum WriteMethod {
 }
 
 /// One `[[pipeline]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Unique name; also the consumer group unless `group` is set. Renaming a
@@ -431,7 +433,7 @@ impl PipelineConfig {
 }
 
 /// `batch = { ... }`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// A partition's batch is sent when it holds this many events.

@@ -34,6 +34,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::chain::{Chain, StepSpec};
+use crate::config::diff::{ConfigDiff, PipelineChange};
 use crate::config::{Config, PipelineConfig};
 use crate::pipeline::Prepared;
 use crate::plugin::Runtime;
@@ -442,17 +443,8 @@ impl Supervisor {
     /// Everything a new configuration needs, checked and built before anything changes.
     fn validate(&mut self, text: &str) -> anyhow::Result<Plan> {
         let config = Config::parse(text, &self.path)?;
-        let old = &self.config;
-        let same =
-            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-        let fixed = [
-            ("[kafka]", same(&config.kafka, &old.kafka)),
-            ("[singlestore]", same(&config.singlestore, &old.singlestore)),
-            ("[metrics]", same(&config.metrics, &old.metrics)),
-            ("[lookup.*]", same(&config.lookups, &old.lookups)),
-            ("[plugins] dir", config.plugin_dir() == old.plugin_dir()),
-        ];
-        if let Some((section, _)) = fixed.iter().find(|(_, same)| !same) {
+        let diff = ConfigDiff::between(&self.config, &config);
+        if let Some(section) = diff.fixed.first() {
             anyhow::bail!(
                 "{}: {section} changed, and it applies only at start; restart weir to apply it",
                 self.path.display()
@@ -486,8 +478,13 @@ impl Supervisor {
                 .position(|l| l.config.name == p.config.name)
             {
                 None => Action::Start(p),
-                Some(l) if needs_restart(&self.live[l].config, &p.config) => Action::Restart(l, p),
-                Some(l) if chain_changed(&self.live[l], &p) => {
+                Some(l) if diff.change(&p.config.name) == PipelineChange::Restart => {
+                    Action::Restart(l, p)
+                }
+                Some(l)
+                    if diff.change(&p.config.name) == PipelineChange::Rechain
+                        || builds_changed(&self.live[l], &p) =>
+                {
                     let chains = if p.steps.is_empty() {
                         self.live[l].slots.iter().map(|_| None).collect()
                     } else {
@@ -596,34 +593,14 @@ enum Action {
     Swap(usize, Prepared, Vec<Option<Chain>>),
 }
 
-/// Whether a pipeline must be stopped and started again to apply `new`: anything
-/// but its steps, columns and fields changed.
-fn needs_restart(old: &PipelineConfig, new: &PipelineConfig) -> bool {
-    let strip = |p: &PipelineConfig| {
-        let mut p = p.clone();
-        p.steps.clear();
-        p.columns.clear();
-        p.fields.clear();
-        format!("{p:?}")
-    };
-    strip(old) != strip(new)
-}
-
-/// Whether the steps (their config or their plugins' builds), the columns or
-/// the fields changed.
-fn chain_changed(live: &Live, new: &Prepared) -> bool {
-    let labels = |s: &[Arc<StepSpec>]| {
+/// Whether a step's plugin is another build than the one serving.
+fn builds_changed(live: &Live, new: &Prepared) -> bool {
+    let hashes = |s: &[Arc<StepSpec>]| {
         s.iter()
             .map(|s| s.plugin.sha256.clone())
             .collect::<Vec<_>>()
     };
-    format!(
-        "{:?}{:?}{:?}",
-        live.config.steps, live.config.columns, live.config.fields
-    ) != format!(
-        "{:?}{:?}{:?}",
-        new.config.steps, new.config.columns, new.config.fields
-    ) || labels(&live.steps) != labels(&new.steps)
+    hashes(&live.steps) != hashes(&new.steps)
 }
 
 /// Makes the calling thread yield the cores to the data path: compiling and
