@@ -2,7 +2,7 @@
 //! `tests/config/*.toml` exits with status 2 before connecting to anything, and
 //! prints exactly the text in the `.err` file beside it.
 //!
-//! Regenerate the expected texts: `WEIR_BLESS=1 cargo test --test e2e config`.
+//! Regenerate the expected texts: `WEIR_BLESS=1 cargo test --test e2e config -- --include-ignored`.
 
 use std::process::Command;
 

@@ -9,7 +9,7 @@
 //! offset of every partition covered. They run one at a time (see
 //! `support::serial`), since some of them stop the broker or the database.
 //!
-//! Config error texts are golden files: `WEIR_BLESS=1 cargo test --test e2e config`
+//! Config error texts are golden files: `WEIR_BLESS=1 cargo test --test e2e config -- --include-ignored`
 //! rewrites `tests/config/*.err` from the current messages.
 
 mod support;

@@ -113,7 +113,8 @@ fn pinterest_chain_filters_enriches_and_accounts_for_every_event() {
 
 /// `weir test` over examples/events.jsonl gives examples/pinterest.expected.jsonl
 /// (kept events with their fields, then dead letters). `WEIR_BLESS=1 cargo test
-/// --test e2e pinterest_example` rewrites the file from the current output.
+/// --test e2e pinterest_example -- --include-ignored` rewrites the file from the
+/// current output.
 #[test]
 #[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn pinterest_example_gives_the_expected_output() {

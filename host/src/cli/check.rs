@@ -2,22 +2,14 @@
 //! consuming anything; prints each pipeline's steps and what they read and
 //! write, and the SQL to keep a field no column takes.
 
-use std::path::PathBuf;
-
 use weir::chain::fields::{keep_suggestion, show, unmapped_writes};
 use weir::config::Config;
 use weir::plugin::FieldSpec;
 use weir::store::db;
 
-use super::Failure;
+use super::{ConfigArgs, Failure};
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[arg(short, long)]
-    config: PathBuf,
-}
-
-pub async fn execute(args: Args) -> Result<(), Failure> {
+pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     let config = Config::load(&args.config)?;
     let pool = db::pool_for(&config)?;
     let (prepared, _) = weir::pipeline::prepare(&config, &pool, true).await?;

@@ -39,13 +39,13 @@ pub enum LogFormat {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the pipelines of a configuration until SIGINT or SIGTERM.
-    Run(run::Args),
+    Run(ConfigArgs),
     /// Run a pipeline's chain offline over events in a JSON-lines file.
     Test(test::Args),
     /// Check a configuration without running it: the file, the plugins (world,
     /// contract version, init), the chain's fields, the lookup tables and each
     /// target table's columns and types.
-    Check(check::Args),
+    Check(ConfigArgs),
     /// A live view of a running instance, read from its metrics endpoint:
     /// throughput, lag, freshness and per-step cost.
     Top(top::Args),
@@ -84,6 +84,14 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
         Command::DeadLetters { command } => dead_letters::execute(command).await,
         Command::Offsets { command } => offsets::execute(command).await,
     }
+}
+
+/// A command that takes only the configuration file.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(short, long)]
+    config: std::path::PathBuf,
 }
 
 /// How a command failed.

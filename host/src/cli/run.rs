@@ -1,7 +1,5 @@
 //! `weir run`: the pipelines of a configuration, until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
-
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -10,16 +8,9 @@ use weir::config::Config;
 use weir::pipeline::reload::Supervisor;
 use weir::store::db;
 
-use super::Failure;
+use super::{ConfigArgs, Failure};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The configuration file.
-    #[arg(short, long)]
-    config: PathBuf,
-}
-
-pub async fn execute(args: Args) -> Result<(), Failure> {
+pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     let config = Config::load(&args.config)?;
     let url = config.database_url()?;
     let pool = db::pool_for(&config)?;

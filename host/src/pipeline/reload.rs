@@ -400,23 +400,13 @@ impl Supervisor {
     }
 
     fn rejected(&self, why: &str) {
-        crate::ops::metrics::get()
-            .config_reloads
-            .get_or_create(&crate::ops::metrics::ResultLabels {
-                result: "rejected".into(),
-            })
-            .inc();
+        count_config_reload("rejected");
         warn!("configuration rejected, nothing changed: {why}");
     }
 
     fn config_changed(&mut self, text: String) {
         if text == self.applied {
-            crate::ops::metrics::get()
-                .config_reloads
-                .get_or_create(&crate::ops::metrics::ResultLabels {
-                    result: "unchanged".into(),
-                })
-                .inc();
+            count_config_reload("unchanged");
             info!("configuration unchanged");
             return;
         }
@@ -425,12 +415,7 @@ impl Supervisor {
             Ok(plan) => {
                 self.apply(plan);
                 self.applied = text;
-                crate::ops::metrics::get()
-                    .config_reloads
-                    .get_or_create(&crate::ops::metrics::ResultLabels {
-                        result: "applied".into(),
-                    })
-                    .inc();
+                count_config_reload("applied");
                 info!(
                     ms = started.elapsed().as_millis() as u64,
                     "configuration applied"
@@ -591,6 +576,16 @@ enum Action {
     Start(Prepared),
     Restart(usize, Prepared),
     Swap(usize, Prepared, Vec<Option<Chain>>),
+}
+
+/// Counts a configuration reload with its result.
+fn count_config_reload(result: &str) {
+    crate::ops::metrics::get()
+        .config_reloads
+        .get_or_create(&crate::ops::metrics::ResultLabels {
+            result: result.into(),
+        })
+        .inc();
 }
 
 /// Whether a step's plugin is another build than the one serving.
