@@ -122,11 +122,13 @@ fn run(name: &str, method: &'static str) {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn dead_letters_with_load_data() {
     run("dl_load", "load-data");
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn dead_letters_with_insert() {
     run("dl_insert", "insert");
 }

@@ -7,14 +7,16 @@ use crate::support::{serial, services, Scenario, Settings, Summary};
 /// The database is stopped for 20 s mid-run: `weir` waits, retries, resumes,
 /// and every event lands once.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn database_stopped_for_20s() {
     let _g = serial();
     let s = Scenario::new("dbdown", Settings::default());
     let mut weir = s.start("dbdown");
     let producer = s.gen_spawn(60_000, 3_000, &[]);
-    std::thread::sleep(Duration::from_secs(4));
+    s.wait_committed();
     let before = s.totals();
     services(&["down", "mariadb"]);
+    // The outage itself.
     std::thread::sleep(Duration::from_secs(20));
     assert!(
         weir.is_running(),
@@ -36,13 +38,15 @@ fn database_stopped_for_20s() {
 
 /// The broker is restarted mid-run (producer and consumer both reconnect).
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn broker_restarted() {
     let _g = serial();
     let s = Scenario::new("brokerdown", Settings::default());
     let weir = s.start("brokerdown");
     let producer = s.gen_spawn(60_000, 3_000, &[]);
-    std::thread::sleep(Duration::from_secs(5));
+    s.wait_committed();
     services(&["down", "kafka"]);
+    // The outage itself.
     std::thread::sleep(Duration::from_secs(3));
     services(&["up", "kafka"]);
     let out = producer.wait_with_output().expect("gen");
@@ -71,6 +75,7 @@ const ALL_GOOD: &[&str] = &[
 /// Retention deleted events before the pipeline read them: `weir offsets show`
 /// and `weir run` both say so loudly, and the pipeline resumes at the log start.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn upstream_data_loss_is_reported() {
     use rdkafka::admin::{AdminClient, AdminOptions};
     use rdkafka::client::DefaultClientContext;

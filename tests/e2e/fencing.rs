@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use weir::config::{Config, WriteMethod};
 use weir::event::batch::Batch;
-use weir::sink::{TablePlan, Writer};
+use weir::sink::{Ending, Links, MySql, TablePlan, Writer, WriterSettings};
 use weir::source::claim::{Claim, Claims};
 use weir::source::Note;
 use weir::store::offsets::OffsetTable;
@@ -32,6 +32,7 @@ fn events(range: std::ops::Range<i64>, generation: u64) -> Batch {
 /// fenced by the compare-and-set and writes nothing; so is a late batch with the
 /// very same bounds.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn stale_owner_late_batch_is_fenced() {
     let _g = serial();
     let s = Scenario::new(
@@ -67,21 +68,27 @@ fn stale_owner_late_batch_is_fenced() {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = |claims: &Claims| {
             Writer::new(
-                pool.clone(),
+                WriterSettings {
+                    pipeline: p.name.clone(),
+                    method: WriteMethod::LoadData,
+                    max_record_bytes: 65536,
+                    dead_letter_cap: 1024,
+                },
                 plan.clone(),
                 offsets.clone(),
-                p.name.clone(),
-                WriteMethod::LoadData,
-                65536,
-                1024,
-                claims.clone(),
-                tx.clone(),
+                MySql::new(pool.clone(), offsets.clone()),
                 None,
+                Links {
+                    claims: claims.clone(),
+                    notes: tx.clone(),
+                    reload: None,
+                    stop: Default::default(),
+                },
             )
         };
         let (mut old, mut new) = (writer(&old_claims), writer(&new_claims));
-        new.write(&events(0..100, 1)).await;
-        old.write(&events(0..50, 1)).await;
+        assert_eq!(new.write(&events(0..100, 1)).await, Ending::Committed);
+        assert_eq!(old.write(&events(0..50, 1)).await, Ending::Fenced);
         assert_eq!(new_claims.lock()[&0].expected, 100);
         assert_eq!(
             old_claims.lock()[&0].fenced_at,
@@ -97,7 +104,7 @@ fn stale_owner_late_batch_is_fenced() {
                 fenced_at: None,
             },
         );
-        old.write(&events(0..100, 2)).await;
+        assert_eq!(old.write(&events(0..100, 2)).await, Ending::Fenced);
         assert_eq!(old_claims.lock()[&0].fenced_at, Some(100));
         drop((old, new, tx));
         let committed: Vec<i64> = rx
@@ -119,6 +126,7 @@ fn stale_owner_late_batch_is_fenced() {
 /// to a second process; woken up, its late batches are fenced or dropped, and
 /// every event still lands exactly once.
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn frozen_owner_wakes_up_fenced() {
     let _g = serial();
     let s = Scenario::new(
@@ -129,12 +137,18 @@ fn frozen_owner_wakes_up_fenced() {
         },
     );
     let a = s.start("a");
-    std::thread::sleep(Duration::from_secs(3));
+    crate::support::wait_log(&a, "partitions assigned");
     let producer = s.gen_spawn(60_000, 5_000, &[]);
-    std::thread::sleep(Duration::from_secs(3));
+    s.wait_committed();
     a.signal("STOP");
     let b = s.start("b");
-    std::thread::sleep(Duration::from_secs(12));
+    // b takes every partition once a's session times out; a, frozen meanwhile,
+    // still holds batches it read under its old claims.
+    crate::support::wait_log(&b, "partitions assigned");
+    let before = s.totals();
+    crate::support::wait_until("commit by b", Duration::from_secs(60), || {
+        s.totals() != before
+    });
     a.signal("CONT");
     let out = producer.wait_with_output().expect("gen");
     assert!(out.status.success());

@@ -50,6 +50,7 @@ fn total(text: &str, name: &str, filter: &[(&str, &str)]) -> f64 {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn metrics_add_up_lag_falls_to_zero_and_top_shows_them() {
     let _serial = serial();
     let s = Scenario::new("ops_metrics", Settings::default());
@@ -160,6 +161,7 @@ fn metrics_add_up_lag_falls_to_zero_and_top_shows_them() {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn readyz_says_why_while_the_database_is_down() {
     let _serial = serial();
     let s = Scenario::new("ops_ready", Settings::default());

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::support::*;
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let _serial = serial();
     let s = Scenario::tagged(
@@ -40,11 +41,12 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     drop_in(&plugins, "tag", &v2);
     wait_rows("v2");
     // Broken files: not a component, and a component of the other world.
+    const REJECTED: &str = "plugin file rejected, the serving version stays";
     drop_in(&plugins, "tag", b"\0asm definitely not a component");
-    std::thread::sleep(Duration::from_millis(500));
+    crate::support::wait_log_count(&weir, REJECTED, 1);
     let filter = std::fs::read(plugins.join("pass.wasm")).expect("pass");
     drop_in(&plugins, "tag", &filter);
-    std::thread::sleep(Duration::from_millis(500));
+    crate::support::wait_log_count(&weir, REJECTED, 2);
     // A component of the right world whose init fails.
     let bad_init = std::fs::read(plugins.join("tag-bad-init.wasm")).expect("tag bad init");
     drop_in(&plugins, "tag", &bad_init);
@@ -106,6 +108,7 @@ fn wait_rows(s: &Scenario, sql_condition: &str, n: i64) {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing() {
     let _serial = serial();
     let s = Scenario::tagged(
@@ -284,6 +287,7 @@ fn sample(text: &str, metric: &str, label: &str) -> f64 {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn a_canary_runs_in_shadow_and_its_differences_are_counted_not_written() {
     let _serial = serial();
     let s = Scenario::tagged("canary", "  [[pipeline.step]]\n  plugin = \"tag\"\n  candidate = \"tag@2.0.0.wasm\"\n  canary_share = 0.5\n", "  weir_test = \"weir_test\"");

@@ -25,6 +25,7 @@ fn dead_letters(s: &Scenario, args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn dead_letters_of_a_fixed_plugin_replay_into_the_table_exactly_once() {
     let _serial = serial();
     let s = Scenario::tagged(

@@ -352,6 +352,13 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
     }
 
     /// The totals of `weir_offsets` for this topic: (rows, filtered, dead letters).
+    /// Waits until some batch of this scenario is committed.
+    pub fn wait_committed(&self) {
+        wait_until("committed batch", Duration::from_secs(60), || {
+            self.totals().is_some_and(|(r, f, d)| r + f + d > 0)
+        });
+    }
+
     pub fn totals(&self) -> Option<(i64, i64, i64)> {
         let rows: Vec<(Option<i64>, Option<i64>, Option<i64>)> = rt().block_on(async {
             let mut c = self.pool.get_conn().await.ok()?;
@@ -721,13 +728,27 @@ pub fn drop_in(dir: &std::path::Path, name: &str, bytes: &[u8]) {
 
 /// Waits until `weir`'s log holds `text`.
 pub fn wait_log(weir: &Weir, text: &str) {
+    wait_log_count(weir, text, 1);
+}
+
+/// Waits until `weir`'s log holds `text` at least `n` times.
+pub fn wait_log_count(weir: &Weir, text: &str, n: usize) {
     let started = Instant::now();
-    while !weir.log().contains(text) {
+    while weir.log().matches(text).count() < n {
         assert!(
             started.elapsed() < Duration::from_secs(90),
-            "no `{text}` in the log:\n{}",
+            "not {n} times `{text}` in the log:\n{}",
             weir.log()
         );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `done` holds, for at most `timeout`; panics naming `what`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "after {timeout:?}: no {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -12,6 +12,7 @@
 //! and the plugin's name and hash. The other events of the batch flow on. A
 //! looping event costs about log2(batch) deadlines, each shorter than the last.
 
+mod contain;
 pub mod fields;
 
 use std::sync::Arc;
@@ -41,9 +42,6 @@ pub struct StepSpec {
     /// A candidate build run in shadow on a share of batches.
     pub canary: Option<Canary>,
 }
-
-/// Events tried alone when a level of halves faults almost everywhere.
-const PROBES: usize = 8;
 
 /// The longest plugin version shown in labels, logs and dead letters.
 const MAX_VERSION: usize = 64;
@@ -155,6 +153,26 @@ pub struct StepStats {
     /// Events the step's canary answered as the step did, and otherwise.
     pub canary_same: u64,
     pub canary_different: u64,
+}
+
+impl StepStats {
+    /// Records what containment found in step `step`'s outcomes.
+    fn contained(&mut self, step: usize, found: contain::Contained, out: &mut ChainOutput) {
+        for (i, reason) in found.dead {
+            out.outcomes[i] = Outcome::Dead { step, reason };
+            self.dead_letters += 1;
+        }
+        if let Some((events, reason)) = found.settled {
+            self.settled += 1;
+            for i in events {
+                out.outcomes[i] = Outcome::Dead {
+                    step,
+                    reason: reason.clone(),
+                };
+                self.dead_letters += 1;
+            }
+        }
+    }
 }
 
 /// An event the canary answered differently from the live step.
@@ -294,7 +312,13 @@ impl Chain {
                 Some(_) => alive.iter().map(|&i| out.additions[i].clone()).collect(),
                 None => Vec::new(),
             };
-            self.run_step(step, topic, batch, &alive, &mut out)?;
+            // Containment: the events at fault become dead letters, the
+            // others' answers stand.
+            let found = contain::contain(&alive, |part| {
+                let fault = self.call(step, topic, batch, part, &mut out)?;
+                Ok::<_, ChainError>(fault.map(|f| fault_reason(&self.steps[step].0.plugin, &f)))
+            })?;
+            self.stats[step].contained(step, found, &mut out);
             if let Some(candidate) = shadow {
                 self.compare(step, &alive, &before, candidate, &mut out);
             }
@@ -306,130 +330,6 @@ impl Chain {
             st.memory_peak = st.memory_peak.max(peak);
         }
         Ok(out)
-    }
-
-    /// Runs step `step` over the events `idx`, containing faults: the events
-    /// of a call that faulted are run again by halves, one level of halves at a
-    /// time, until the ones at fault are alone and become dead letters.
-    ///
-    /// Fast containment: when more than three quarters of the parts of a level
-    /// of four or more fault, up to [`PROBES`] of the events left are tried
-    /// alone; if half of those fault too, the step faults on most of the batch
-    /// and the events left are settled at once, as dead letters saying so. The
-    /// faults one step-batch may take are capped (8·log2(n) + 8) the same way.
-    /// A single bad event costs what plain bisection costs (one fault a level).
-    fn run_step(
-        &mut self,
-        step: usize,
-        topic: &str,
-        batch: &Batch,
-        idx: &[usize],
-        out: &mut ChainOutput,
-    ) -> Result<(), ChainError> {
-        let cap = 8 * (usize::BITS - idx.len().leading_zeros()) as usize + 8;
-        let mut faults = 0usize;
-        let mut level: Vec<Vec<usize>> = vec![idx.to_vec()];
-        while !level.is_empty() {
-            let parts = level.len();
-            let mut next = Vec::new();
-            let mut faulted = 0usize;
-            let mut last = String::new();
-            for part in level {
-                let Some(fault) = self.call(step, topic, batch, &part, out)? else {
-                    continue;
-                };
-                faulted += 1;
-                last = self.dead_or_split(step, &fault, part, &mut next, out);
-            }
-            faults += faulted;
-            if next.is_empty() {
-                break;
-            }
-            let settle = if parts >= 4 && faulted * 4 > parts * 3 {
-                let (tried, failed) = self.probe(step, topic, batch, &mut next, out, &mut last)?;
-                faults += failed;
-                (tried > 0 && failed * 2 >= tried).then(|| {
-                    format!(
-                        "the step faulted on {faulted} of {parts} parts of its batch and on \
-                         {failed} of {tried} events tried alone"
-                    )
-                })
-            } else {
-                None
-            };
-            let settle = settle.or_else(|| {
-                (faults >= cap)
-                    .then(|| format!("the step faulted {faults} times on this batch, its cap"))
-            });
-            if let Some(why) = settle {
-                let reason = format!("{last} ({why}; the event was not run alone)");
-                self.stats[step].settled += 1;
-                for i in next.into_iter().flatten() {
-                    out.outcomes[i] = Outcome::Dead {
-                        step,
-                        reason: reason.clone(),
-                    };
-                    self.stats[step].dead_letters += 1;
-                }
-                break;
-            }
-            level = next;
-        }
-        Ok(())
-    }
-
-    /// After a fault on `part`: its event a dead letter if it is alone, else its
-    /// halves queued in `next`. Returns the dead-letter reason of the fault.
-    fn dead_or_split(
-        &mut self,
-        step: usize,
-        fault: &crate::plugin::Fault,
-        part: Vec<usize>,
-        next: &mut Vec<Vec<usize>>,
-        out: &mut ChainOutput,
-    ) -> String {
-        let reason = fault_reason(&self.steps[step].0.plugin, fault);
-        if let [i] = part[..] {
-            out.outcomes[i] = Outcome::Dead {
-                step,
-                reason: reason.clone(),
-            };
-            self.stats[step].dead_letters += 1;
-        } else {
-            let (left, right) = part.split_at(part.len() / 2);
-            next.push(left.to_vec());
-            next.push(right.to_vec());
-        }
-        reason
-    }
-
-    /// Tries up to [`PROBES`] events of `parts`, spread over them, alone (their
-    /// answers stand) and takes them out of `parts`. Returns how many were
-    /// tried and how many faulted; `last` gets the last fault's reason.
-    fn probe(
-        &mut self,
-        step: usize,
-        topic: &str,
-        batch: &Batch,
-        parts: &mut Vec<Vec<usize>>,
-        out: &mut ChainOutput,
-        last: &mut String,
-    ) -> Result<(usize, usize), ChainError> {
-        let left: Vec<usize> = parts.iter().flatten().copied().collect();
-        let n = left.len().min(PROBES);
-        let picked: Vec<usize> = (0..n).map(|k| left[k * left.len() / n]).collect();
-        let mut failed = 0;
-        for &i in &picked {
-            if let Some(fault) = self.call(step, topic, batch, &[i], out)? {
-                failed += 1;
-                *last = self.dead_or_split(step, &fault, vec![i], &mut Vec::new(), out);
-            }
-        }
-        for part in parts.iter_mut() {
-            part.retain(|i| !picked.contains(i));
-        }
-        parts.retain(|p| !p.is_empty());
-        Ok((n, failed))
     }
 
     /// One call of step `step` over the events `idx`, its answer applied to

@@ -21,6 +21,8 @@
 //!
 //! Relative paths resolve against the folder of the file that names them.
 
+pub mod diff;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -35,7 +37,7 @@ pub const URL_ENV: &str = "WEIR_SINGLESTORE_URL";
 pub const BROKERS_ENV: &str = "WEIR_KAFKA_BROKERS";
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How to reach Kafka.
@@ -65,7 +67,7 @@ pub struct Config {
 }
 
 /// `[metrics]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on (default:
@@ -80,7 +82,7 @@ pub struct MetricsConfig {
 /// query = "SELECT p.pin_id, c.name FROM pins p JOIN categories c USING (category_id)"
 /// refresh_secs = 60
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LookupConfig {
     /// A CSV file with a header row, relative to this file.
@@ -119,7 +121,7 @@ impl LookupConfig {
 }
 
 /// `[kafka]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma separated. Example: `brokers = "127.0.0.1:9092"`.
@@ -144,7 +146,7 @@ pub struct KafkaConfig {
 /// username = "weir"
 /// password_env = "WEIR_KAFKA_PASSWORD"   # or password_file = "/run/secrets/kafka"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanism,
@@ -175,7 +177,7 @@ impl SaslMechanism {
 }
 
 /// `[kafka.tls]` or `[singlestore.tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate(s) (PEM) to trust, relative to this file (default: the
@@ -191,7 +193,7 @@ fn yes() -> bool {
 }
 
 /// `[plugins]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// The plugin folder: step `plugin = "NAME"` loads `NAME.wasm` from here.
@@ -205,7 +207,7 @@ pub struct PluginsConfig {
 }
 
 /// One `[[pipeline.step]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepConfig {
     /// The plugin's name: `NAME.wasm` in the plugin folder.
@@ -254,6 +256,24 @@ fn default_canary_share() -> f64 {
     0.1
 }
 
+impl StepConfig {
+    /// A step of `plugin` with every setting at its default.
+    pub fn bare(plugin: &str) -> StepConfig {
+        StepConfig {
+            plugin: plugin.to_owned(),
+            config: BTreeMap::new(),
+            files: Vec::new(),
+            lookups: Vec::new(),
+            limits: StepLimits::default(),
+            on_fault: FaultPolicy::default(),
+            undeclared_writes: UndeclaredWrites::default(),
+            sha256: None,
+            candidate: None,
+            canary_share: default_canary_share(),
+        }
+    }
+}
+
 /// `on_fault` of a step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -273,7 +293,7 @@ pub enum UndeclaredWrites {
 }
 
 /// `limits = { ... }` of a step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepLimits {
     /// Memory cap per instance, in MiB.
@@ -323,7 +343,7 @@ fn default_min_deadline_ms() -> u64 {
 }
 
 /// `[singlestore]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// `mysql://user:password@host:port/database`. When absent, the variable named by
@@ -353,7 +373,7 @@ pub enum WriteMethod {
 }
 
 /// One `[[pipeline]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Unique name; also the consumer group unless `group` is set. Renaming a
@@ -395,6 +415,17 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// A pipeline named `name` (also its topic and table) with no columns,
+    /// fields or steps and every setting at its default: the frame a plugin
+    /// runs in when compared outside any configuration.
+    pub fn bare(name: &str) -> PipelineConfig {
+        let text = format!(
+            "name = {0}\ntopic = {0}\ntable = {0}\ncolumns = {{}}",
+            toml::Value::from(name)
+        );
+        toml::from_str(&text).expect("a pipeline with only its required keys")
+    }
+
     /// The consumer group: `group`, or the pipeline's name.
     pub fn group(&self) -> &str {
         self.group.as_deref().unwrap_or(&self.name)
@@ -402,7 +433,7 @@ impl PipelineConfig {
 }
 
 /// `batch = { ... }`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// A partition's batch is sent when it holds this many events.
@@ -865,6 +896,20 @@ impl Config {
     /// The pipeline called `name`.
     pub fn pipeline(&self, name: &str) -> Option<&PipelineConfig> {
         self.pipelines.iter().find(|p| p.name == name)
+    }
+
+    /// The pipeline named `name`, or the only one when `name` is `None`.
+    pub fn pick(&self, name: Option<&str>) -> Result<&PipelineConfig, String> {
+        match name {
+            Some(n) => self
+                .pipeline(n)
+                .ok_or_else(|| format!("no pipeline `{n}` in {}", self.path.display())),
+            None if self.pipelines.len() == 1 => Ok(&self.pipelines[0]),
+            None => Err(format!(
+                "{} has several pipelines; name one with --pipeline",
+                self.path.display()
+            )),
+        }
     }
 
     /// Resolves a path named in the file against the file's folder.

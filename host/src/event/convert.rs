@@ -512,21 +512,24 @@ impl Decoder {
         payload: &'a [u8],
         slots: &mut Vec<Option<&'a str>>,
     ) -> Result<(), DecodeError> {
+        // The fast path takes what it is sure of; serde_json decides the rest.
+        match self.decode_fast(payload, slots) {
+            Some(()) => Ok(()),
+            None => self.decode_serde(payload, slots),
+        }
+    }
+
+    /// The fast path alone: `None` when it is not sure.
+    fn decode_fast<'a>(&self, payload: &'a [u8], slots: &mut Vec<Option<&'a str>>) -> Option<()> {
+        let text = std::str::from_utf8(payload).ok()?;
         slots.clear();
         slots.resize(self.names.len(), None);
-        // The fast path takes what it is sure of; serde_json decides the rest.
-        if let Ok(text) = std::str::from_utf8(payload) {
-            let names = &self.names;
-            let fast = crate::event::scan::object(text, |name, value| {
-                if let Some(i) = names.iter().position(|n| n == name) {
-                    slots[i] = Some(value);
-                }
-            });
-            if fast.is_some() {
-                return Ok(());
+        let names = &self.names;
+        crate::event::scan::object(text, |name, value| {
+            if let Some(i) = names.iter().position(|n| n == name) {
+                slots[i] = Some(value);
             }
-        }
-        self.decode_serde(payload, slots)
+        })
     }
 
     /// The slow path alone: serde_json decides, with its error messages

@@ -3,20 +3,33 @@
 
 pub mod reload;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use mysql_async::Pool;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{Config, PipelineConfig};
-use crate::sink::{TablePlan, Writer};
+use crate::sink::{Links, MySql, TablePlan, Writer, WriterSettings};
 use crate::source::claim::Claims;
 use crate::source::{self, Progress, SourceSettings};
 use crate::store::db;
 use crate::store::offsets::OffsetTable;
+
+/// Why pipelines, or a chain run offline, could not be made ready to run.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The configuration, a plugin or a target table cannot be used as
+    /// configured; nothing was consumed. `weir` exits with status 2.
+    #[error("{0:#}")]
+    Unusable(anyhow::Error),
+    /// A service could not be reached or failed, or a file could not be read.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
 
 /// A pipeline checked against its table, ready to run.
 pub struct Prepared {
@@ -40,9 +53,10 @@ pub async fn prepare(
     config: &Config,
     pool: &Pool,
     check_only: bool,
-) -> anyhow::Result<(Vec<Prepared>, crate::plugin::lookup::Lookups)> {
-    config.brokers()?;
-    config.kafka_properties()?;
+) -> Result<(Vec<Prepared>, crate::plugin::lookup::Lookups), PrepareError> {
+    use PrepareError::{Failed, Unusable};
+    config.brokers().map_err(|e| Unusable(e.into()))?;
+    config.kafka_properties().map_err(|e| Unusable(e.into()))?;
     let mut conn = db::connect(pool, Duration::from_secs(15))
         .await
         .with_context(|| {
@@ -50,20 +64,25 @@ pub async fn prepare(
                 "cannot connect to the database at {}",
                 db::describe_url(&config.database_url().unwrap_or_default())
             )
-        })?;
+        })
+        .map_err(Failed)?;
     if !check_only {
         db::ensure_own_tables(&mut conn)
             .await
-            .context("creating weir_offsets and weir_dead_letters")?;
+            .context("creating weir_offsets and weir_dead_letters")
+            .map_err(Failed)?;
     }
     let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
-        Some(crate::plugin::Runtime::new(
-            crate::plugin::Runtime::default_cache_dir(),
-        )?)
+        Some(
+            crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())
+                .map_err(Failed)?,
+        )
     } else {
         None
     };
-    let lookups = crate::plugin::lookup::load_all(config, Some(pool)).await?;
+    let lookups = crate::plugin::lookup::load_all(config, Some(pool))
+        .await
+        .map_err(|e| Failed(e.into()))?;
     if !check_only {
         crate::plugin::lookup::spawn_refresh(config, &lookups, pool.clone());
     }
@@ -79,9 +98,10 @@ pub async fn prepare_pipelines(
     conn: &mut mysql_async::Conn,
     runtime: Option<&crate::plugin::Runtime>,
     lookups: &crate::plugin::lookup::Lookups,
-) -> anyhow::Result<Vec<Prepared>> {
-    let brokers = config.brokers()?;
-    let properties = config.kafka_properties()?;
+) -> Result<Vec<Prepared>, PrepareError> {
+    use PrepareError::Unusable;
+    let brokers = config.brokers().map_err(|e| Unusable(e.into()))?;
+    let properties = config.kafka_properties().map_err(|e| Unusable(e.into()))?;
     let mut out = Vec::new();
     for (i, p) in config.pipelines.iter().enumerate() {
         let at = || format!("pipeline `{}` in {}", p.name, config.path.display());
@@ -92,12 +112,17 @@ pub async fn prepare_pipelines(
                 tokio::task::block_in_place(|| {
                     crate::chain::load_steps(rt, config, &p.steps, lookups)
                 })
-                .with_context(at)?
+                .with_context(at)
+                .map_err(Unusable)?
             }
             _ => Vec::new(),
         };
-        let fields = crate::chain::fields::chain_fields(config, i, &steps)?;
-        let plan = TablePlan::load(conn, p, &fields).await.with_context(at)?;
+        let fields = crate::chain::fields::chain_fields(config, i, &steps)
+            .map_err(|e| Unusable(e.into()))?;
+        let plan = TablePlan::load(conn, p, &fields)
+            .await
+            .with_context(at)
+            .map_err(Unusable)?;
         out.push(Prepared {
             config: p.clone(),
             plan: Arc::new(plan),
@@ -131,14 +156,14 @@ pub fn step_info(
     }
 }
 
-/// Runs one pipeline until `stop` is set; then commits what was read and returns.
-pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// Runs one pipeline until `stop` is cancelled; then commits what was read and returns.
+pub async fn run(p: Prepared, pool: Pool, stop: CancellationToken) -> anyhow::Result<()> {
     let c = &p.config;
     let offsets = OffsetTable::new(c.group(), &c.topic);
     let claims = Claims::default();
     let (notes_tx, notes_rx) = std::sync::mpsc::channel();
     let mut senders = Vec::new();
-    let mut tasks = Vec::new();
+    let mut writers = tokio::task::JoinSet::new();
     step_info(&c.name, &[], &p.steps);
     for w in 0..c.writers {
         let chain = if p.steps.is_empty() {
@@ -153,21 +178,25 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
         };
         let (tx, rx) = tokio::sync::mpsc::channel(c.queue);
         senders.push(tx);
-        let mut writer = Writer::new(
-            pool.clone(),
+        let writer = Writer::new(
+            WriterSettings {
+                pipeline: c.name.clone(),
+                method: p.method,
+                max_record_bytes: c.max_record_bytes,
+                dead_letter_cap: c.dead_letter_payload_cap,
+            },
             p.plan.clone(),
             offsets.clone(),
-            c.name.clone(),
-            p.method,
-            c.max_record_bytes,
-            c.dead_letter_payload_cap,
-            claims.clone(),
-            notes_tx.clone(),
+            MySql::new(pool.clone(), offsets.clone()),
             chain,
+            Links {
+                claims: claims.clone(),
+                notes: notes_tx.clone(),
+                reload: p.slots.get(w).cloned(),
+                stop: stop.clone(),
+            },
         );
-        writer.reload = p.slots.get(w).cloned();
-        writer.stop = Some(stop.clone());
-        tasks.push(tokio::spawn(writer.run(rx)));
+        writers.spawn(writer.run(rx));
     }
     drop(notes_tx);
     let settings = SourceSettings {
@@ -181,30 +210,26 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
     };
     let progress = Arc::new(Progress::default());
     let reporter = tokio::spawn(report(c.name.clone(), progress.clone(), stop.clone()));
-    let rt = tokio::runtime::Handle::current();
-    let source_stop = stop.clone();
-    let source_progress = progress.clone();
+    let wiring = source::Wiring {
+        offsets,
+        pool,
+        rt: tokio::runtime::Handle::current(),
+        claims,
+        writers: senders,
+        notes: notes_rx,
+        stop: stop.clone(),
+        progress: progress.clone(),
+    };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(format!("weir-source-{}", c.name))
         .spawn(move || {
-            let result = source::run(
-                settings,
-                offsets,
-                pool,
-                rt,
-                claims,
-                senders,
-                notes_rx,
-                source_stop,
-                source_progress,
-            );
-            let _ = done_tx.send(result);
+            let _ = done_tx.send(source::run(settings, wiring));
         })
         .context("starting the source thread")?;
     let result = done_rx.await.context("the source thread panicked")?;
-    for t in tasks {
-        t.await.context("a writer panicked")?;
+    while let Some(ended) = writers.join_next().await {
+        ended.context("a writer panicked")?;
     }
     reporter.abort();
     crate::ops::metrics::get().health.stopped(&c.name);
@@ -219,12 +244,15 @@ pub async fn run(p: Prepared, pool: Pool, stop: Arc<AtomicBool>) -> anyhow::Resu
 }
 
 /// Logs throughput every ten seconds while events flow.
-async fn report(name: String, progress: Arc<Progress>, stop: Arc<AtomicBool>) {
+async fn report(name: String, progress: Arc<Progress>, stop: CancellationToken) {
     let mut last = (0, 0, Instant::now());
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     tick.tick().await;
-    while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
         let consumed = progress.consumed.load(Ordering::Relaxed);
         let rows = progress.rows.load(Ordering::Relaxed);
         if consumed == last.0 && rows == last.1 {

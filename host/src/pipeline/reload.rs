@@ -22,7 +22,6 @@
 //!   folder apply only at start: a change to them rejects the file whole.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,9 +29,12 @@ use anyhow::Context as _;
 use mysql_async::Pool;
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::chain::{Chain, StepSpec};
+use crate::config::diff::{ConfigDiff, PipelineChange};
 use crate::config::{Config, PipelineConfig};
 use crate::pipeline::Prepared;
 use crate::plugin::Runtime;
@@ -46,8 +48,10 @@ struct Live {
     config: PipelineConfig,
     steps: Vec<Arc<StepSpec>>,
     slots: Vec<Slot>,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
+    /// Stops this pipeline alone (a child of the process's stop).
+    stop: CancellationToken,
+    /// The pipeline's task, finished when its batches in flight are committed.
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Why a plugin file or a configuration was not applied.
@@ -74,9 +78,9 @@ pub struct Supervisor {
     runtime: Option<Arc<Runtime>>,
     lookups: crate::plugin::lookup::Lookups,
     live: Vec<Live>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     results: Results,
-    running: Arc<AtomicUsize>,
+    tasks: TaskTracker,
 }
 
 enum Change {
@@ -86,15 +90,15 @@ enum Change {
 }
 
 impl Supervisor {
-    /// `stop` stops every pipeline; `running` counts the pipelines not yet
+    /// `stop` stops every pipeline; `tasks` tracks the pipelines not yet
     /// ended; each pipeline's result is sent to `results`.
     pub fn new(
         config: Config,
         pool: Pool,
         lookups: crate::plugin::lookup::Lookups,
-        stop: Arc<AtomicBool>,
+        stop: CancellationToken,
         results: Results,
-        running: Arc<AtomicUsize>,
+        tasks: TaskTracker,
     ) -> Supervisor {
         Supervisor {
             path: config.path.clone(),
@@ -107,43 +111,27 @@ impl Supervisor {
             live: Vec::new(),
             stop,
             results,
-            running,
+            tasks,
         }
     }
 
     /// Starts a prepared pipeline.
     pub fn start(&mut self, p: Prepared) {
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
+        let stop = self.stop.child_token();
         let name = p.config.name.clone();
-        self.live.push(Live {
-            config: p.config.clone(),
-            steps: p.steps.clone(),
-            slots: p.slots.clone(),
-            stop: stop.clone(),
-            done: done.clone(),
-        });
-        self.running.fetch_add(1, Ordering::SeqCst);
-        // The process-wide stop reaches the pipeline through its own flag.
-        let (all, own) = (self.stop.clone(), stop.clone());
-        self.rt.spawn(async move {
-            while !own.load(Ordering::Relaxed) {
-                if all.load(Ordering::Relaxed) {
-                    own.store(true, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        let (pool, results, running) = (
-            self.pool.clone(),
-            self.results.clone(),
-            self.running.clone(),
-        );
-        self.rt.spawn(async move {
-            let result = crate::pipeline::run(p, pool, stop).await;
-            done.store(true, Ordering::SeqCst);
+        let (config, steps, slots) = (p.config.clone(), p.steps.clone(), p.slots.clone());
+        let (pool, results, own) = (self.pool.clone(), self.results.clone(), stop.clone());
+        let _guard = self.rt.enter();
+        let task = self.tasks.spawn(async move {
+            let result = crate::pipeline::run(p, pool, own).await;
             let _ = results.send((name, result));
-            running.fetch_sub(1, Ordering::SeqCst);
+        });
+        self.live.push(Live {
+            config,
+            steps,
+            slots,
+            stop,
+            task,
         });
     }
 
@@ -250,7 +238,7 @@ impl Supervisor {
                             self.config_changed(text);
                         }
                     }
-                    if self.stop.load(Ordering::Relaxed) {
+                    if self.stop.is_cancelled() {
                         return;
                     }
                 }
@@ -412,23 +400,13 @@ impl Supervisor {
     }
 
     fn rejected(&self, why: &str) {
-        crate::ops::metrics::get()
-            .config_reloads
-            .get_or_create(&crate::ops::metrics::ResultLabels {
-                result: "rejected".into(),
-            })
-            .inc();
+        count_config_reload("rejected");
         warn!("configuration rejected, nothing changed: {why}");
     }
 
     fn config_changed(&mut self, text: String) {
         if text == self.applied {
-            crate::ops::metrics::get()
-                .config_reloads
-                .get_or_create(&crate::ops::metrics::ResultLabels {
-                    result: "unchanged".into(),
-                })
-                .inc();
+            count_config_reload("unchanged");
             info!("configuration unchanged");
             return;
         }
@@ -437,12 +415,7 @@ impl Supervisor {
             Ok(plan) => {
                 self.apply(plan);
                 self.applied = text;
-                crate::ops::metrics::get()
-                    .config_reloads
-                    .get_or_create(&crate::ops::metrics::ResultLabels {
-                        result: "applied".into(),
-                    })
-                    .inc();
+                count_config_reload("applied");
                 info!(
                     ms = started.elapsed().as_millis() as u64,
                     "configuration applied"
@@ -455,17 +428,8 @@ impl Supervisor {
     /// Everything a new configuration needs, checked and built before anything changes.
     fn validate(&mut self, text: &str) -> anyhow::Result<Plan> {
         let config = Config::parse(text, &self.path)?;
-        let old = &self.config;
-        let same =
-            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-        let fixed = [
-            ("[kafka]", same(&config.kafka, &old.kafka)),
-            ("[singlestore]", same(&config.singlestore, &old.singlestore)),
-            ("[metrics]", same(&config.metrics, &old.metrics)),
-            ("[lookup.*]", same(&config.lookups, &old.lookups)),
-            ("[plugins] dir", config.plugin_dir() == old.plugin_dir()),
-        ];
-        if let Some((section, _)) = fixed.iter().find(|(_, same)| !same) {
+        let diff = ConfigDiff::between(&self.config, &config);
+        if let Some(section) = diff.fixed.first() {
             anyhow::bail!(
                 "{}: {section} changed, and it applies only at start; restart weir to apply it",
                 self.path.display()
@@ -481,8 +445,15 @@ impl Supervisor {
             let mut conn = crate::store::db::connect(&self.pool, Duration::from_secs(15))
                 .await
                 .context("connecting to the database")?;
-            crate::pipeline::prepare_pipelines(&config, &mut conn, runtime.as_deref(), &lookups)
-                .await
+            anyhow::Ok(
+                crate::pipeline::prepare_pipelines(
+                    &config,
+                    &mut conn,
+                    runtime.as_deref(),
+                    &lookups,
+                )
+                .await?,
+            )
         })?;
         let mut actions = Vec::new();
         for p in prepared {
@@ -492,8 +463,13 @@ impl Supervisor {
                 .position(|l| l.config.name == p.config.name)
             {
                 None => Action::Start(p),
-                Some(l) if needs_restart(&self.live[l].config, &p.config) => Action::Restart(l, p),
-                Some(l) if chain_changed(&self.live[l], &p) => {
+                Some(l) if diff.change(&p.config.name) == PipelineChange::Restart => {
+                    Action::Restart(l, p)
+                }
+                Some(l)
+                    if diff.change(&p.config.name) == PipelineChange::Rechain
+                        || builds_changed(&self.live[l], &p) =>
+                {
                     let chains = if p.steps.is_empty() {
                         self.live[l].slots.iter().map(|_| None).collect()
                     } else {
@@ -533,7 +509,7 @@ impl Supervisor {
         for &l in &stopped {
             info!(pipeline = %self.live[l].config.name, "pipeline removed from the configuration: stopping it");
             crate::pipeline::step_info(&self.live[l].config.name, &self.live[l].steps, &[]);
-            self.live[l].stop.store(true, Ordering::Relaxed);
+            self.live[l].stop.cancel();
         }
         let mut starts = Vec::new();
         let mut restarted = Vec::new();
@@ -546,7 +522,7 @@ impl Supervisor {
                 Action::Restart(l, p) => {
                     info!(pipeline = %p.config.name,
                           "pipeline source, table or batching changed: stopping it at a batch boundary and starting it again");
-                    self.live[l].stop.store(true, Ordering::Relaxed);
+                    self.live[l].stop.cancel();
                     crate::pipeline::step_info(&p.config.name, &self.live[l].steps, &[]);
                     restarted.push(l);
                     starts.push(p);
@@ -573,10 +549,10 @@ impl Supervisor {
         }
         // A restarted pipeline's consumer leaves its group before the new one joins.
         for &l in &restarted {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !self.live[l].done.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let task = &mut self.live[l].task;
+            let _ = self
+                .rt
+                .block_on(tokio::time::timeout(Duration::from_secs(120), task));
         }
         let mut gone: Vec<usize> = stopped.into_iter().chain(restarted).collect();
         gone.sort_unstable();
@@ -602,34 +578,24 @@ enum Action {
     Swap(usize, Prepared, Vec<Option<Chain>>),
 }
 
-/// Whether a pipeline must be stopped and started again to apply `new`: anything
-/// but its steps, columns and fields changed.
-fn needs_restart(old: &PipelineConfig, new: &PipelineConfig) -> bool {
-    let strip = |p: &PipelineConfig| {
-        let mut p = p.clone();
-        p.steps.clear();
-        p.columns.clear();
-        p.fields.clear();
-        format!("{p:?}")
-    };
-    strip(old) != strip(new)
+/// Counts a configuration reload with its result.
+fn count_config_reload(result: &str) {
+    crate::ops::metrics::get()
+        .config_reloads
+        .get_or_create(&crate::ops::metrics::ResultLabels {
+            result: result.into(),
+        })
+        .inc();
 }
 
-/// Whether the steps (their config or their plugins' builds), the columns or
-/// the fields changed.
-fn chain_changed(live: &Live, new: &Prepared) -> bool {
-    let labels = |s: &[Arc<StepSpec>]| {
+/// Whether a step's plugin is another build than the one serving.
+fn builds_changed(live: &Live, new: &Prepared) -> bool {
+    let hashes = |s: &[Arc<StepSpec>]| {
         s.iter()
             .map(|s| s.plugin.sha256.clone())
             .collect::<Vec<_>>()
     };
-    format!(
-        "{:?}{:?}{:?}",
-        live.config.steps, live.config.columns, live.config.fields
-    ) != format!(
-        "{:?}{:?}{:?}",
-        new.config.steps, new.config.columns, new.config.fields
-    ) || labels(&live.steps) != labels(&new.steps)
+    hashes(&live.steps) != hashes(&new.steps)
 }
 
 /// Makes the calling thread yield the cores to the data path: compiling and

@@ -77,6 +77,25 @@ pub async fn load_all(config: &Config, pool: Option<&Pool>) -> Result<Lookups, L
     Ok(out)
 }
 
+/// Loads every table for a run without a pipeline (`weir test`, `weir plugin
+/// diff`): a database is opened only when a table is read by a query.
+pub async fn load_offline(config: &Config) -> anyhow::Result<Lookups> {
+    let needs_db = config
+        .lookups
+        .values()
+        .any(|l| matches!(l.source(), LookupSource::Query(_)));
+    let pool = if needs_db {
+        Some(crate::store::db::pool_for(config)?)
+    } else {
+        None
+    };
+    let lookups = load_all(config, pool.as_ref()).await?;
+    if let Some(pool) = pool {
+        let _ = pool.disconnect().await;
+    }
+    Ok(lookups)
+}
+
 async fn load(
     config: &Config,
     name: &str,

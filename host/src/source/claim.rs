@@ -60,3 +60,58 @@ impl Claims {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims_at(generation: u64, expected: i64) -> Claims {
+        let claims = Claims::default();
+        claims.lock().insert(
+            3,
+            Claim {
+                generation,
+                expected,
+                fenced_at: None,
+            },
+        );
+        claims
+    }
+
+    #[test]
+    fn a_batch_of_an_older_generation_is_not_current_and_moves_nothing() {
+        let claims = claims_at(2, 100);
+        assert_eq!(claims.current(3, 2).map(|c| c.expected), Some(100));
+        assert!(claims.current(3, 1).is_none());
+        assert!(claims.current(4, 2).is_none(), "a partition never claimed");
+        assert!(!claims.advance(3, 1, 500));
+        assert_eq!(claims.lock()[&3].expected, 100);
+        assert!(claims.advance(3, 2, 150));
+        assert_eq!(claims.current(3, 2).map(|c| c.expected), Some(150));
+    }
+
+    #[test]
+    fn a_fence_stops_the_generation_until_the_source_claims_again() {
+        let claims = claims_at(2, 100);
+        claims.fence(3, 1, 999);
+        assert_eq!(
+            claims.lock()[&3].fenced_at,
+            None,
+            "an older batch fenced a newer claim"
+        );
+        claims.fence(3, 2, 400);
+        assert!(claims.current(3, 2).is_none(), "still writable once fenced");
+        assert_eq!(claims.lock()[&3].fenced_at, Some(400));
+        // The source re-reads the stored offset under a new generation.
+        claims.lock().insert(
+            3,
+            Claim {
+                generation: 3,
+                expected: 400,
+                fenced_at: None,
+            },
+        );
+        assert_eq!(claims.current(3, 3).map(|c| c.expected), Some(400));
+        assert!(claims.current(3, 2).is_none());
+    }
+}

@@ -12,6 +12,7 @@
 //!   only; nothing reads them back except to start a brand-new partition row.
 
 pub mod claim;
+pub mod positions;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +30,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::BatchConfig;
@@ -83,7 +85,7 @@ pub struct SourceContext {
     generation: AtomicU64,
     changes: Mutex<Vec<Change>>,
     changed: AtomicBool,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 }
 
 impl ClientContext for SourceContext {
@@ -225,7 +227,7 @@ impl SourceContext {
             });
             match attempt {
                 Ok(stored) => break stored,
-                Err(e) if self.stop.load(Ordering::Relaxed) => {
+                Err(e) if self.stop.is_cancelled() => {
                     warn!(pipeline = %self.pipeline, partition, "giving up a claim while stopping: {e}");
                     break i64::MAX;
                 }
@@ -236,7 +238,7 @@ impl SourceContext {
                 }
             }
         };
-        if low >= 0 && stored < low {
+        if positions::lost(stored, low).is_some() {
             error!(
                 pipeline = %self.pipeline, topic, partition, stored, log_start = low,
                 "DATA LOSS UPSTREAM: events {stored}..{low} were deleted from Kafka (retention) \
@@ -312,21 +314,37 @@ pub struct Progress {
 /// housekeeping (about a millisecond's worth at full rate).
 const BURST: u64 = 256;
 
-/// The poll loop of one pipeline. Returns when `stop` is set and every batch read
-/// has been committed (or the database could not be reached and a second signal
-/// ended the process).
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    settings: SourceSettings,
-    offsets: OffsetTable,
-    pool: Pool,
-    rt: Handle,
-    claims: Claims,
-    writers: Vec<tokio::sync::mpsc::Sender<Batch>>,
-    notes: Receiver<Note>,
-    stop: Arc<AtomicBool>,
-    progress: Arc<Progress>,
-) -> anyhow::Result<()> {
+/// What the source shares with the rest of its pipeline.
+pub struct Wiring {
+    /// Where each partition's position is stored.
+    pub offsets: OffsetTable,
+    pub pool: Pool,
+    /// The runtime the rebalance callback claims partitions on.
+    pub rt: Handle,
+    /// Who owns which partition, shared with the writers.
+    pub claims: Claims,
+    /// One queue per writer; a partition always goes to the same one.
+    pub writers: Vec<tokio::sync::mpsc::Sender<Batch>>,
+    /// What the writers tell of their batches.
+    pub notes: Receiver<Note>,
+    pub stop: CancellationToken,
+    pub progress: Arc<Progress>,
+}
+
+/// The poll loop of one pipeline, on its own thread. Returns when `stop` is
+/// cancelled and every batch read has been committed (or the database could
+/// not be reached and a second signal ended the process).
+pub fn run(settings: SourceSettings, wiring: Wiring) -> anyhow::Result<()> {
+    let Wiring {
+        offsets,
+        pool,
+        rt,
+        claims,
+        writers,
+        notes,
+        stop,
+        progress,
+    } = wiring;
     let ctx = SourceContext {
         pipeline: settings.pipeline.clone(),
         offsets: offsets.clone(),
@@ -363,7 +381,7 @@ pub fn run(
         .health
         .started(&settings.pipeline);
     let mut now = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         let mut polled = consumer.poll(source.next_deadline(max_wait, now));
         // A burst: what librdkafka already holds is taken without waiting, and
         // the housekeeping below (clocks, batch deadlines, hand-offs) runs once

@@ -11,6 +11,7 @@ use crate::chain::{load_steps, Chain, Outcome, StepStats};
 use crate::config::{Config, PipelineConfig};
 use crate::event::batch::Batch;
 use crate::event::convert::Decoder;
+use crate::pipeline::PrepareError::{self, Failed, Unusable};
 use crate::plugin::Runtime;
 
 /// What the chain made of the input.
@@ -98,7 +99,7 @@ pub struct Diff {
 /// Runs two builds of one plugin over the lines of `input`, as a step of
 /// `pipeline` (its config, files and lookups when it has a step of that
 /// plugin), and compares their answers event by event, as a canary does.
-pub fn diff(
+fn diff(
     config: &Config,
     pipeline: &PipelineConfig,
     step: &crate::config::StepConfig,
@@ -106,19 +107,24 @@ pub fn diff(
     input: &Path,
     lookups: &crate::plugin::lookup::Lookups,
     samples: usize,
-) -> anyhow::Result<Diff> {
-    let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let mut live = crate::chain::load_step(&runtime, config, step, old, lookups)?;
-    let candidate = crate::chain::load_step(&runtime, config, step, new, lookups)?;
+) -> Result<Diff, PrepareError> {
+    let text = std::fs::read(input)
+        .with_context(|| format!("reading {}", input.display()))
+        .map_err(Failed)?;
+    let runtime = Runtime::new(Runtime::default_cache_dir()).map_err(Failed)?;
+    let load = |path| {
+        crate::chain::load_step(&runtime, config, step, path, lookups)
+            .map_err(|e| Unusable(e.into()))
+    };
+    let (mut live, candidate) = (load(old)?, load(new)?);
     if candidate.plugin.kind != live.plugin.kind {
-        anyhow::bail!(
+        return Err(Unusable(anyhow::anyhow!(
             "{} is a {} and {} a {}",
             old.display(),
             live.plugin.kind.as_str(),
             new.display(),
             candidate.plugin.kind.as_str()
-        );
+        )));
     }
     let mut report = Diff {
         old: live.label(),
@@ -129,7 +135,7 @@ pub fn diff(
         spec: std::sync::Arc::new(candidate),
         every: 1,
     });
-    let mut chain = Chain::new(&[std::sync::Arc::new(live)])?;
+    let mut chain = Chain::new(&[std::sync::Arc::new(live)]).map_err(|e| Unusable(e.into()))?;
     chain.canary_samples = samples;
     let decoder = Decoder::new(Vec::new());
     let lines = events(&text);
@@ -140,7 +146,8 @@ pub fn diff(
         report.skipped += skip.iter().filter(|&&s| s).count();
         let out = chain
             .run(&pipeline.topic, &batch, &skip)
-            .context("running the plugins")?;
+            .context("running the plugins")
+            .map_err(Failed)?;
         for d in out.canary_diffs {
             if report.samples.len() < samples {
                 report
@@ -172,16 +179,19 @@ fn kept_event(payload: &[u8], additions: &Map<String, Value>) -> String {
 
 /// Runs `pipeline`'s chain over the lines of `input`.
 /// `lookups` are the configuration's tables, loaded (see [`crate::plugin::lookup::load_all`]).
-pub fn run(
+fn run(
     config: &Config,
     pipeline: &PipelineConfig,
     input: &Path,
     lookups: &crate::plugin::lookup::Lookups,
-) -> anyhow::Result<Report> {
-    let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let specs = load_steps(&runtime, config, &pipeline.steps, lookups)?;
-    let mut chain = Chain::new(&specs)?;
+) -> Result<Report, PrepareError> {
+    let text = std::fs::read(input)
+        .with_context(|| format!("reading {}", input.display()))
+        .map_err(Failed)?;
+    let runtime = Runtime::new(Runtime::default_cache_dir()).map_err(Failed)?;
+    let specs =
+        load_steps(&runtime, config, &pipeline.steps, lookups).map_err(|e| Unusable(e.into()))?;
+    let mut chain = Chain::new(&specs).map_err(|e| Unusable(e.into()))?;
     let names = chain.names();
     let decoder = Decoder::new(Vec::new());
     let mut report = Report::default();
@@ -193,7 +203,8 @@ pub fn run(
         let started = Instant::now();
         let out = chain
             .run(&pipeline.topic, &batch, &skip)
-            .context("running the chain")?;
+            .context("running the chain")
+            .map_err(Failed)?;
         report.chain_nanos += started.elapsed().as_nanos();
         for (i, early) in early.iter().enumerate() {
             let dead = |stage: &str, reason: &str| {
@@ -224,4 +235,86 @@ pub fn run(
     }
     report.steps = names.into_iter().zip(chain.stats.iter().cloned()).collect();
     Ok(report)
+}
+
+/// `weir test`: runs the chain of `pipeline` (default: the only one) of the
+/// configuration at `path` over the lines of `input`. A database is opened
+/// only if a lookup table is read by a query.
+pub async fn test(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    input: &Path,
+) -> Result<Report, PrepareError> {
+    let lookups = crate::plugin::lookup::load_offline(config)
+        .await
+        .map_err(Failed)?;
+    tokio::task::block_in_place(|| run(config, pipeline, input, &lookups))
+}
+
+/// What `weir plugin diff` compares two builds as.
+#[derive(Debug)]
+pub struct DiffSetup<'a> {
+    /// The configuration the step's config, files and lookups come from
+    /// (`None`: a bare step, no config, files or lookups).
+    pub config: Option<&'a Path>,
+    /// Its pipeline (default: the only one).
+    pub pipeline: Option<&'a str>,
+    /// The plugin's name (default: OLD's file name without `@VERSION`).
+    pub step: Option<String>,
+    /// Differences kept as samples.
+    pub samples: usize,
+}
+
+/// `weir plugin diff`: two builds of one plugin over the lines of `input`,
+/// as a step of the configured pipeline or, without a configuration, of a
+/// bare one.
+pub async fn compare(
+    (old, new): (&Path, &Path),
+    input: &Path,
+    setup: DiffSetup<'_>,
+) -> Result<Diff, PrepareError> {
+    let name = setup.step.unwrap_or_else(|| {
+        let stem = old
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        stem.split('@').next().unwrap_or_default().replace('_', "-")
+    });
+    let (config, p) = match setup.config {
+        Some(path) => {
+            let c = Config::load(path).map_err(|e| Unusable(e.into()))?;
+            let p = c
+                .pick(setup.pipeline)
+                .map_err(|e| Failed(anyhow::anyhow!(e)))?
+                .clone();
+            (c, p)
+        }
+        None => {
+            let c = Config {
+                path: std::env::current_dir()
+                    .map_err(|e| Failed(e.into()))?
+                    .join("weir.toml"),
+                ..Config::default()
+            };
+            (c, PipelineConfig::bare("diff"))
+        }
+    };
+    let step = match p.steps.iter().find(|s| s.plugin == name) {
+        Some(s) => s.clone(),
+        None => crate::config::StepConfig::bare(&name),
+    };
+    let lookups = crate::plugin::lookup::load_offline(&config)
+        .await
+        .map_err(Failed)?;
+    tokio::task::block_in_place(|| {
+        diff(
+            &config,
+            &p,
+            &step,
+            (old, new),
+            input,
+            &lookups,
+            setup.samples,
+        )
+    })
 }

@@ -306,18 +306,15 @@ pub async fn replay(
                 None => Vec::new(),
             };
             let written: Vec<i64> = enc.row_events.iter().map(|&i| batch.offsets[i]).collect();
-            commit(
-                &mut conn,
-                p,
-                batch.partition,
-                &enc,
-                &written,
-                &filtered,
-                &version,
-                dry_run,
-            )
-            .await
-            .with_context(|| format!("replaying partition {}", batch.partition))?;
+            let replayed = Partition {
+                partition: batch.partition,
+                enc: &enc,
+                written: &written,
+                filtered: &filtered,
+            };
+            commit(&mut conn, p, replayed, &version, dry_run)
+                .await
+                .with_context(|| format!("replaying partition {}", batch.partition))?;
             out.rows += written.len() as u64;
             out.filtered += filtered.len() as u64;
             out.still_dead += enc.dead.len() as u64;
@@ -326,18 +323,31 @@ pub async fn replay(
     Ok(out)
 }
 
+/// What the chain and the encoder made of one partition's dead letters.
+struct Partition<'a> {
+    partition: i32,
+    /// The rows to write, and the events dead again.
+    enc: &'a Encoded,
+    /// Offsets that became rows.
+    written: &'a [i64],
+    /// Offsets a filter dropped.
+    filtered: &'a [i64],
+}
+
 /// One transaction: the rows, the marks, the moved totals.
-#[allow(clippy::too_many_arguments)]
 async fn commit(
     conn: &mut Conn,
     p: &Prepared,
-    partition: i32,
-    enc: &Encoded,
-    written: &[i64],
-    filtered: &[i64],
+    replayed: Partition<'_>,
     version: &str,
     dry_run: bool,
 ) -> anyhow::Result<()> {
+    let Partition {
+        partition,
+        enc,
+        written,
+        filtered,
+    } = replayed;
     let c = &p.config;
     let mut key = String::from("consumer_group = ");
     push_str_literal(&mut key, c.group());
