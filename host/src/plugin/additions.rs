@@ -75,3 +75,53 @@ pub(super) fn reserved_keys(bytes: &[u8]) -> Result<(), String> {
     }
     walk(std::str::from_utf8(bytes).map_err(|e| format!("additions are not valid JSON: {e}"))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn additions_are_parsed_strictly_and_keep_their_digits() {
+        let ok = parse_additions(
+            br#"{"a":12345678901234567890123,"b":0.1000000000000000055511151231257827}"#,
+        )
+        .expect("valid");
+        assert_eq!(ok["a"].to_string(), "12345678901234567890123");
+        assert_eq!(ok["b"].to_string(), "0.1000000000000000055511151231257827");
+        // The digits as written; serde_json spells an exponent's sign out.
+        assert_eq!(
+            parse_additions(b"{\"a\":1e400}").expect("kept")["a"].to_string(),
+            "1e+400"
+        );
+        let bad = |b: &[u8]| parse_additions(b).expect_err("must be refused");
+        assert_eq!(bad(b"[1]"), "additions are not a JSON object");
+        assert!(bad(b"{\"a\"").starts_with("additions are not valid JSON: "));
+        assert!(
+            bad(b"{\"a\":\"\xff\"}").contains("invalid unicode"),
+            "{}",
+            bad(b"{\"a\":\"\xff\"}")
+        );
+        assert!(bad(br#"{"a":"\ud800"}"#).starts_with("additions are not valid JSON: "));
+        assert!(bad(br#"{"a":"\ud800x"}"#).starts_with("additions are not valid JSON: "));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(
+            bad(deep.as_bytes()),
+            "additions nest deeper than 128 levels"
+        );
+        // serde_json's own token names cannot smuggle in another value.
+        for sneaky in [
+            r#"{"a":{"$serde_json::private::Number":"123"}}"#,
+            r#"{"$serde_json::private::RawValue":"[1]"}"#,
+            r#"{"a":[{"\u0024serde_json::private::RawValue":"{}"}]}"#,
+        ] {
+            assert!(
+                bad(sneaky.as_bytes())
+                    .starts_with("additions use the reserved name `$serde_json::private::"),
+                "{sneaky}"
+            );
+        }
+        assert!(parse_additions(br#"{"a":"\n$serde_json","b":{"c":[1,{"d":2}]}}"#).is_ok());
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ADDITIONS_BYTES));
+        assert!(bad(big.as_bytes()).contains("over the 1 MiB cap"));
+    }
+}

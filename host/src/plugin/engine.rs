@@ -269,3 +269,35 @@ pub(super) fn refuse_blocking_calls(linker: &mut Linker<HostState>) -> wasmtime:
 pub(super) const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 /// The words of a refused blocking call's trap.
 pub(super) const BLOCKING: &str = "blocking call refused";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_artifacts_are_loaded_only_when_private_and_intact() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("weir-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(cache::usable(&dir), "a fresh folder is made private");
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let artifact = dir.join("abc-0123.cwasm");
+        cache::write(&artifact, b"native code");
+        assert_eq!(
+            cache::read_verified(&artifact).as_deref(),
+            Some(&b"native code"[..])
+        );
+        // A changed artifact no longer matches its digest.
+        std::fs::write(&artifact, b"other code!").unwrap();
+        assert_eq!(cache::read_verified(&artifact), None);
+        cache::write(&artifact, b"native code");
+        // Writable by others: neither the file nor the folder is trusted.
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(cache::read_verified(&artifact), None);
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!cache::usable(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

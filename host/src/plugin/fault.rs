@@ -176,3 +176,15 @@ pub(super) fn panic_message(stderr: &str) -> Option<String> {
         Some(message.join(" ").trim().to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_taken_from_the_hook_output() {
+        let err = "thread '<unnamed>' panicked at examples/panics.rs:25:17:\nboom at offset 3\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(err).as_deref(), Some("boom at offset 3"));
+        assert_eq!(panic_message("nothing"), None);
+    }
+}

@@ -359,3 +359,53 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
         Ok((values, ends, found))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_folders_are_private_and_removed_with_the_step() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let staged = Staged::new("geo/../enricher").unwrap();
+        let path = staged.path().to_owned();
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("geo____enricher"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::write(path.join("f"), b"x").unwrap();
+        drop(staged);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn guest_text_cannot_forge_lines() {
+        let t = guest_text("ok\n2026-11-28T00:00:00Z ERROR weir: forged\x1b[31m", 200);
+        assert!(!t.contains('\n') && !t.contains('\x1b'), "{t}");
+        assert!(t.starts_with("ok\\n2026"), "{t}");
+        let long = guest_text(&"é".repeat(1000), 100);
+        assert!(
+            long.starts_with(&"é".repeat(50)) && long.ends_with("(cut: 2000 bytes in all)"),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn log_budget_caps_lines_and_bytes_per_call() {
+        let mut b = LogBudget::new();
+        let mut logged = 0;
+        for _ in 0..1000 {
+            if b.take(1 << 20).is_some() {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, LOG_BYTES_PER_CALL / LOG_LINE_MAX);
+        b.new_call();
+        assert!(b.take(10).is_some_and(|dropped| dropped > 900));
+    }
+}
