@@ -14,8 +14,8 @@ use crate::source::claim::Claim;
 enum Script {
     /// The connection dies; `landed`: after the commit reached the database.
     Lost { landed: bool },
-    /// The server refuses a statement as a bad value (no row named).
-    Refuse,
+    /// The server answers a statement with this error code.
+    Server(u16),
 }
 
 /// One commit the fake accepted.
@@ -65,13 +65,16 @@ fn lost() -> mysql_async::Error {
     )))
 }
 
-fn refused(message: &str) -> mysql_async::Error {
+fn server(code: u16, message: &str) -> mysql_async::Error {
     mysql_async::Error::Server(mysql_async::ServerError {
-        code: 1366, // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+        code,
         message: message.to_owned(),
         state: "HY000".to_owned(),
     })
 }
+
+/// ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: a bad value, so a row is at fault.
+const BAD_VALUE: u16 = 1366;
 
 /// Whether a row (TSV or an SQL tuple) holds a negative `n` (its last field).
 fn bad(row: &[u8]) -> bool {
@@ -111,12 +114,12 @@ impl Database for Fake {
                 }
                 return Err(lost());
             }
-            Some(Script::Refuse) => return Err(refused("Incorrect value")),
+            Some(Script::Server(code)) => return Err(server(code, "refused")),
             None => {}
         }
         let warned = (0..tx.rows.row_ends.len()).any(|r| bad(tx.rows.row(r)));
         if warned && tx.format == RowFormat::Sql && !tx.tolerate_warnings {
-            return Err(refused("Out of range value for column 'n'"));
+            return Err(server(BAD_VALUE, "Out of range value for column 'n'"));
         }
         if (warned || s.ambient_warning) && !tx.tolerate_warnings {
             return Ok(Attempt::NeedsDryRun);
@@ -382,7 +385,7 @@ async fn a_warning_about_no_row_in_particular_falls_back_to_tolerant_insert() {
 #[tokio::test(start_paused = true)]
 async fn a_refusal_with_no_row_at_fault_is_retried_not_dead_lettered() {
     let db = Fake::with_stored(0);
-    db.state().script.push_back(Script::Refuse);
+    db.state().script.push_back(Script::Server(BAD_VALUE));
     let mut r = rig(db, WriteMethod::LoadData, 0);
     assert_eq!(r.writer.write(&batch(0..4, &[])).await, Ending::Committed);
     let s = r.db.state();
@@ -393,6 +396,23 @@ async fn a_refusal_with_no_row_at_fault_is_retried_not_dead_lettered() {
         RowFormat::Sql,
         "insert from the refusal on"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_naming_no_row_is_retried_as_it_was() {
+    // ER_NO_SUCH_TABLE, then ER_LOCK_DEADLOCK: neither is any row's fault.
+    let db = Fake::with_stored(0);
+    db.state()
+        .script
+        .extend([Script::Server(1146), Script::Server(1213)]);
+    let mut r = rig(db, WriteMethod::LoadData, 0);
+    assert_eq!(r.writer.write(&batch(0..4, &[])).await, Ending::Committed);
+    let s = r.db.state();
+    assert_eq!(s.dry_runs, 0, "looked for rows at fault");
+    assert_eq!(s.commits.len(), 1);
+    assert_eq!((s.commits[0].rows, s.commits[0].dead_letters), (4, 0));
+    assert_eq!(s.commits[0].format, RowFormat::Tsv, "the method changed");
+    assert_eq!(s.resets, 2);
 }
 
 #[tokio::test(start_paused = true)]
