@@ -550,9 +550,10 @@ impl Supervisor {
         // A restarted pipeline's consumer leaves its group before the new one joins.
         for &l in &restarted {
             let task = &mut self.live[l].task;
+            // The timer is made inside the runtime: this is the reload thread.
             let _ = self
                 .rt
-                .block_on(tokio::time::timeout(Duration::from_secs(120), task));
+                .block_on(async { tokio::time::timeout(Duration::from_secs(120), task).await });
         }
         let mut gone: Vec<usize> = stopped.into_iter().chain(restarted).collect();
         gone.sort_unstable();
