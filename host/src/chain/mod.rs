@@ -11,6 +11,10 @@
 //! become dead letters whose reason names the kind of fault, the guest's words,
 //! and the plugin's name and hash. The other events of the batch flow on. A
 //! looping event costs about log2(batch) deadlines, each shorter than the last.
+//! The halving itself is [`contain`]'s, tested apart from any plugin.
+//!
+//! [`fields`] follows the fields through the steps for `weir check` and the
+//! table plan. Uses `plugin`, `event`, `store` (SQL quoting) and `config`.
 
 mod contain;
 pub mod fields;

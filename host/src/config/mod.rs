@@ -20,6 +20,9 @@
 //! ```
 //!
 //! Relative paths resolve against the folder of the file that names them.
+//!
+//! The lowest layer but `ops`: it uses no other folder. [`diff`] compares two
+//! configurations for the supervisor.
 
 pub mod diff;
 

@@ -1,5 +1,9 @@
 //! A running pipeline: its table checked, its writers started, its source polled,
-//! and its progress logged, until it is told to stop.
+//! and its progress logged, until it is told to stop; and [`reload`], the
+//! supervisor that swaps steps, plans and whole pipelines while events flow.
+//!
+//! The control plane: it builds and wires every layer below and offers them
+//! new parts; none of them imports it.
 
 pub mod reload;
 

@@ -10,6 +10,13 @@
 //! Architecture Invariant: rows, dead letters and the offsets row of a batch are
 //! committed together or not at all, and the offsets row moves only by a
 //! compare-and-set from the offset this owner last read or wrote.
+//!
+//! The files: `plan` (the table checked against the mapping), `encode` (rows
+//! and dead letters), `writer` (a batch's write as named states), `io` (the
+//! [`Database`] a writer commits to, and [`MySql`]), `report` (metrics and log
+//! samples), [`dead_letter`] (the dead-letter table's statements). Uses
+//! `chain`, `source` (claims and notes), `store`, `event`, `config` and `ops`;
+//! never `pipeline`: a reloaded chain arrives through its [`Slot`].
 
 pub mod dead_letter;
 mod encode;

@@ -10,6 +10,11 @@
 //!   itself never waits on a database commit.
 //! - Kafka's group offsets are committed after the database commit, for lag tools
 //!   only; nothing reads them back except to start a brand-new partition row.
+//!
+//! [`claim`] holds what this process owns, shared with the writers; [`Note`] is
+//! what a writer tells the source; [`positions`] reads where each partition
+//! stands for `weir offsets`. Uses `store`, `event`, `config` and `ops`; never
+//! the sink.
 
 pub mod claim;
 pub mod positions;
