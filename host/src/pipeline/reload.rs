@@ -201,6 +201,7 @@ impl Supervisor {
             .name("weir-reload".into())
             .spawn(move || {
                 lower_priority();
+                let _loud = PanicAlarm;
                 let _watcher = watcher;
                 // One write can arrive as several events: a plugin file is
                 // handled once per (size, modification time), the configuration
@@ -577,6 +578,21 @@ enum Action {
     Start(Prepared),
     Restart(usize, Prepared),
     Swap(usize, Prepared, Vec<Option<Chain>>),
+}
+
+/// Says so when the reload thread ends in a panic: the pipelines keep running,
+/// but no change is applied any more until `weir` restarts.
+struct PanicAlarm;
+
+impl Drop for PanicAlarm {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            error!(
+                "the reload thread stopped after a panic: plugin and configuration changes \
+                 are no longer applied; restart weir to apply them"
+            );
+        }
+    }
 }
 
 /// Counts a configuration reload with its result.
