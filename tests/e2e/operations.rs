@@ -37,16 +37,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 /// Sum of a metric's samples whose labels include `filter`.
 fn total(text: &str, name: &str, filter: &[(&str, &str)]) -> f64 {
-    weir::ops::top::parse(text)
-        .into_iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && filter
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|s| s.2)
-        .sum()
+    weir::ops::top::sum(&weir::ops::top::parse(text), name, filter)
 }
 
 #[test]

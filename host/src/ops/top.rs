@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// One sample: metric name, labels, value.
-type Sample = (String, BTreeMap<String, String>, f64);
+pub type Sample = (String, BTreeMap<String, String>, f64);
 
 /// Parses the text exposition format (comments skipped).
 pub fn parse(text: &str) -> Vec<Sample> {
@@ -47,7 +47,8 @@ pub fn parse(text: &str) -> Vec<Sample> {
     out
 }
 
-fn sum(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f64 {
+/// The sum of metric `name`'s samples whose labels include `filter`.
+pub fn sum(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, l, _)| {
