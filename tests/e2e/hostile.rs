@@ -302,14 +302,7 @@ fn lookup_answers_are_bounded_by_the_guest_memory_cap() {
             ..Settings::default()
         },
     );
-    std::fs::write(
-        s.dir.join("big.csv"),
-        format!("key,value\nk,{}\n", "v".repeat(10_000)),
-    )
-    .unwrap();
-    let mut config = std::fs::read_to_string(&s.config).unwrap();
-    config.push_str("\n[lookup.big]\ncsv = \"big.csv\"\nrefresh_secs = 0\n");
-    std::fs::write(&s.config, config).unwrap();
+    add_big_lookup(&s);
     let lines = events(&["ok", "amplify", "ok"]);
     let (kept, dead, stderr, ok) = offline(&s, &lines);
     assert!(ok, "{stderr}");
@@ -588,21 +581,11 @@ fn a_hanging_build_does_not_wedge_the_reloader() {
     let weir = s.start("run");
     crate::support::wait_log(&weir, "watching the plugin folder");
     let producer = s.gen_spawn(30_000, 3_000, &[]);
-    let wait_rows = |tag: &str| {
-        let started = Instant::now();
-        while s.count(&format!(
-            "SELECT COUNT(*) FROM engagement WHERE weir_test = '{tag}'"
-        )) < 500
-        {
-            assert!(started.elapsed() < Duration::from_secs(60), "no {tag} rows");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_rows("v1");
+    s.wait_rows("weir_test = 'v1'", 500);
     crate::support::drop_in(&plugins, "tag", &hang);
     crate::support::wait_log(&weir, "instantiating: deadline");
     crate::support::drop_in(&plugins, "tag", &v2);
-    wait_rows("v2");
+    s.wait_rows("weir_test = 'v2'", 500);
     let out = producer.wait_with_output().expect("weir gen");
     assert!(out.status.success());
     let produced: crate::support::Summary = serde_json::from_slice(&out.stdout).expect("summary");
@@ -642,14 +625,7 @@ fn hostile_guests_run_exactly_once_against_the_services() {
     );
     s.exec("ALTER TABLE engagement ADD COLUMN weir_test VARCHAR(512) NULL");
     std::fs::write(s.dir.join("greeting.txt"), "hello\n").unwrap();
-    std::fs::write(
-        s.dir.join("big.csv"),
-        format!("key,value\nk,{}\n", "v".repeat(10_000)),
-    )
-    .unwrap();
-    let mut config = std::fs::read_to_string(&s.config).unwrap();
-    config.push_str("\n[lookup.big]\ncsv = \"big.csv\"\nrefresh_secs = 0\n");
-    std::fs::write(&s.config, config).unwrap();
+    add_big_lookup(&s);
     let weir = s.start("chain");
     let summary = s.gen(10_000, 0, &[]);
     let victims = [
@@ -702,4 +678,16 @@ fn hostile_guests_run_exactly_once_against_the_services() {
         !log.lines().any(|l| l.starts_with("2026-11-28T00:00:00")),
         "a plugin forged a log line"
     );
+}
+
+/// `[lookup.big]`: one key whose value is 10,000 bytes, for `amplifies`.
+fn add_big_lookup(s: &Scenario) {
+    std::fs::write(
+        s.dir.join("big.csv"),
+        format!("key,value\nk,{}\n", "v".repeat(10_000)),
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(&s.config).unwrap();
+    config.push_str("\n[lookup.big]\ncsv = \"big.csv\"\nrefresh_secs = 0\n");
+    std::fs::write(&s.config, config).unwrap();
 }

@@ -24,22 +24,10 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     let weir = s.start("run");
     wait_log(&weir, "watching the plugin folder");
     let producer = s.gen_spawn(40_000, 5_000, &[]);
-    let rows_tagged = |tag: &str| {
-        s.count(&format!(
-            "SELECT COUNT(*) FROM engagement WHERE weir_test = '{tag}'"
-        ))
-    };
-    let wait_rows = |tag: &str| {
-        let started = std::time::Instant::now();
-        while rows_tagged(tag) < 1000 {
-            assert!(started.elapsed() < Duration::from_secs(60), "no {tag} rows");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     // While v1 serves, v2 lands; once v2 serves, the broken files land.
-    wait_rows("v1");
+    s.wait_rows("weir_test = 'v1'", 1000);
     drop_in(&plugins, "tag", &v2);
-    wait_rows("v2");
+    s.wait_rows("weir_test = 'v2'", 1000);
     // Broken files: not a component, and a component of the other world.
     const REJECTED: &str = "plugin file rejected, the serving version stays";
     drop_in(&plugins, "tag", b"\0asm definitely not a component");
@@ -89,24 +77,6 @@ fn a_plugin_swapped_under_traffic_serves_new_events_exactly_once() {
     assert!(log.contains("tag 3.0.0 needs a `colour` setting"), "{log}");
 }
 
-/// Waits until at least `n` rows meet `sql_condition`.
-fn wait_rows(s: &Scenario, sql_condition: &str, n: i64) {
-    let started = std::time::Instant::now();
-    loop {
-        let have = s.count(&format!(
-            "SELECT COUNT(*) FROM engagement WHERE {sql_condition}"
-        ));
-        if have >= n {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "only {have} rows where {sql_condition}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 #[ignore = "needs Kafka and MariaDB: run scripts/test"]
 fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing() {
@@ -127,13 +97,13 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     let weir = s.start("run");
     wait_log(&weir, "watching the configuration");
     let producer = s.gen_spawn(60_000, 5_000, &[]);
-    wait_rows(&s, "weir_test = 'v1'", 1000);
+    s.wait_rows("weir_test = 'v1'", 1000);
 
     // A step replaced: `constant` serves from each writer's next batch.
     let constant = original.replace("plugin = \"tag\"", "plugin = \"constant\"");
     assert_ne!(constant, original);
     write(&constant);
-    wait_rows(&s, "weir_test = 'constant'", 1000);
+    s.wait_rows("weir_test = 'constant'", 1000);
 
     // A broken file is rejected whole, located, and changes nothing.
     let broken = constant.replace("writers = 2", "writers = \"two\"");
@@ -162,7 +132,7 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
     write(&kafka);
     wait_rejected(&weir, 3, "[kafka] changed, and it applies only at start");
     let before = s.count("SELECT COUNT(*) FROM engagement WHERE weir_test = 'constant'");
-    wait_rows(&s, "weir_test = 'constant'", before + 1000);
+    s.wait_rows("weir_test = 'constant'", before + 1000);
 
     // A new column, filled with the chain's build.
     let hash = short_hash(&plugins.join("constant.wasm"));
@@ -171,13 +141,13 @@ fn configuration_changes_apply_under_traffic_and_a_broken_file_changes_nothing()
         "  weir_test = \"weir_test\"\n  weir_chain = \"@chain\"",
     );
     write(&with_chain);
-    wait_rows(&s, &format!("weir_chain = 'constant@1.0.0#{hash}'"), 1000);
+    s.wait_rows(&format!("weir_chain = 'constant@1.0.0#{hash}'"), 1000);
 
     // Batching changed: the pipeline stops at a batch boundary and starts again.
     write(&with_chain.replace("max_events = 500", "max_events = 300"));
     wait_log(&weir, "starting it again");
     let restarted = s.count("SELECT COUNT(*) FROM engagement");
-    wait_rows(&s, "TRUE", restarted + 1000);
+    s.wait_rows("TRUE", restarted + 1000);
 
     // SIGHUP re-reads the file; it has not changed.
     let current = with_chain.replace("max_events = 500", "max_events = 300");

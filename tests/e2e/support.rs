@@ -352,6 +352,24 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
     }
 
     /// The totals of `weir_offsets` for this topic: (rows, filtered, dead letters).
+    /// Waits until at least `n` rows of `engagement` meet `sql_condition`.
+    pub fn wait_rows(&self, sql_condition: &str, n: i64) {
+        let started = Instant::now();
+        loop {
+            let have = self.count(&format!(
+                "SELECT COUNT(*) FROM engagement WHERE {sql_condition}"
+            ));
+            if have >= n {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "after 60 s: {have} rows where {sql_condition}, not {n}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until some batch of this scenario is committed.
     pub fn wait_committed(&self) {
         wait_until("committed batch", Duration::from_secs(60), || {
