@@ -13,6 +13,8 @@
 //! - [`source`]: a consumer group per pipeline, batches per partition, claims;
 //! - [`sink`]: rows, dead letters and the partition's offset in one
 //!   transaction; it hears batches from the source and tells it of commits;
+//! - [`archive`]: the other sink: every event in exactly one file in object
+//!   storage, under date partitions, positions in per-partition logs there;
 //! - [`pipeline`]: running pipelines, and the supervisor that swaps their
 //!   parts while events flow (the control plane: nothing below imports it);
 //! - [`tools`]: the event generator, plugin scaffolding, offline runs, replay.
@@ -20,6 +22,7 @@
 //! The command line (`src/main.rs` and `src/cli/`) parses arguments and calls
 //! into these; it holds no logic of its own.
 
+pub mod archive;
 pub mod chain;
 pub mod config;
 pub mod event;
@@ -48,8 +51,9 @@ mod layers {
         ("chain", 5),
         ("source", 5),
         ("sink", 6),
-        ("pipeline", 7),
-        ("tools", 8),
+        ("archive", 7),
+        ("pipeline", 8),
+        ("tools", 9),
     ];
 
     fn layer(folder: &str) -> Option<u8> {

@@ -11,7 +11,11 @@ use super::{ConfigArgs, Failure};
 
 pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     let config = Config::load(&args.config)?;
-    let pool = db::pool_for(&config)?;
+    let pool = if config.needs_database() {
+        db::pool_for(&config)?
+    } else {
+        db::unused_pool()
+    };
     let (prepared, _) = weir::pipeline::prepare(&config, &pool, true).await?;
     let list = |specs: &[FieldSpec]| {
         if specs.is_empty() {
@@ -21,13 +25,29 @@ pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     };
     for p in &prepared {
         let c = &p.config;
-        println!(
-            "pipeline `{}`: topic `{}` -> table `{}` ({} columns checked)",
-            c.name,
-            c.topic,
-            c.table,
-            c.columns.len()
-        );
+        match &p.target {
+            weir::pipeline::Target::Table(_) => println!(
+                "pipeline `{}`: topic `{}` -> table `{}` ({} columns checked)",
+                c.name,
+                c.topic,
+                c.table,
+                c.columns.len()
+            ),
+            weir::pipeline::Target::Archive(a) => println!(
+                "pipeline `{}`: topic `{}` -> archive {} ({}, {} columns: {})",
+                c.name,
+                c.topic,
+                a.bucket.url(),
+                a.settings.format.extension(),
+                a.layout.columns.len(),
+                a.layout
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
         if c.fields.is_empty() && !p.steps.is_empty() {
             println!("  note: no `fields` declared, so the steps' reads are not checked");
         }

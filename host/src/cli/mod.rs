@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weir::config::ConfigError;
 use weir::pipeline::PrepareError;
 
+mod archive;
 mod check;
 mod dead_letters;
 mod gen;
@@ -70,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         command: offsets::Command,
     },
+    /// What an archive pipeline has written to object storage.
+    Archive {
+        #[command(subcommand)]
+        command: archive::Command,
+    },
 }
 
 pub async fn execute(command: Command) -> Result<(), Failure> {
@@ -83,6 +89,7 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
         Command::Plugin { command } => plugin::execute(command).await,
         Command::DeadLetters { command } => dead_letters::execute(command).await,
         Command::Offsets { command } => offsets::execute(command).await,
+        Command::Archive { command } => archive::execute(command).await,
     }
 }
 

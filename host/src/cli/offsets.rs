@@ -41,6 +41,9 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
     }) = &command;
     let config = Config::load(config)?;
     let p = super::pick(&config, pipeline.as_deref())?;
+    if p.archive.is_some() {
+        return archive(&config, p, command).await;
+    }
     let positions = Positions::open(&config, p).await?;
     match command {
         Command::Show { .. } => {
@@ -94,5 +97,124 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
         }
     }
     positions.close().await;
+    Ok(())
+}
+
+/// `offsets show|set` for an archive pipeline: its partitions' logs.
+async fn archive(
+    config: &Config,
+    p: &weir::config::PipelineConfig,
+    command: Command,
+) -> Result<(), Failure> {
+    use weir::archive::log::{Kind, Record};
+    use weir::archive::PartitionLog;
+    let bucket = super::archive::open_bucket(config, p)?;
+    let (consumer, partitions) = weir::source::positions::kafka_client(config, p)?;
+    let watermarks = |part: i32| {
+        use rdkafka::consumer::Consumer as _;
+        consumer
+            .fetch_watermarks(&p.topic, part, std::time::Duration::from_secs(10))
+            .ok()
+    };
+    match command {
+        Command::Show { .. } => {
+            println!(
+                "pipeline {}  group {}  topic {}  archive {}",
+                p.name,
+                p.group(),
+                p.topic,
+                bucket.url()
+            );
+            println!(
+                "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  log",
+                "partition",
+                "next_offset",
+                "log_start",
+                "log_end",
+                "lag",
+                "rows",
+                "filtered",
+                "dead_letters"
+            );
+            for part in partitions {
+                let head = PartitionLog::new(p.group(), &p.topic, part)
+                    .head(&bucket)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                let Some(h) = head else {
+                    println!("{part:>9} (nothing archived yet)");
+                    continue;
+                };
+                let (lo, hi) = watermarks(part).unwrap_or((-1, -1));
+                let state = match &h.pending {
+                    Some(r) => format!(
+                        "record {}: generation {}..={} being written",
+                        h.seq, r.start, r.end
+                    ),
+                    None => format!("record {}", h.seq),
+                };
+                println!(
+                    "{part:>9} {:>12} {lo:>12} {hi:>12} {:>10} {:>12} {:>10} {:>12}  {state}",
+                    h.position,
+                    if hi >= 0 {
+                        (hi - h.position).max(0)
+                    } else {
+                        -1
+                    },
+                    h.totals.rows,
+                    h.totals.filtered,
+                    h.totals.dead_letters,
+                );
+                if let Some(lost) = weir::source::positions::lost(h.position, lo) {
+                    println!(
+                        "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
+                        lost.start, lost.end
+                    );
+                }
+            }
+        }
+        Command::Set { partition, to, .. } => {
+            let chosen: Vec<i32> = match partition {
+                Some(one) => vec![one],
+                None => partitions,
+            };
+            for part in chosen {
+                let log = PartitionLog::new(p.group(), &p.topic, part);
+                let head = log.head(&bucket).await.map_err(anyhow::Error::from)?;
+                if let Some(r) = head.as_ref().and_then(|h| h.pending.as_ref()) {
+                    return Err(Failure::Failed(anyhow::anyhow!(
+                        "partition {part}: generation {}..={} is being written; run the pipeline until it is committed, then set",
+                        r.start, r.end
+                    )));
+                }
+                let (lo, hi) = watermarks(part).ok_or_else(|| {
+                    anyhow::anyhow!("cannot read partition {part}'s offsets from Kafka")
+                })?;
+                let next = match to {
+                    Target::Earliest => lo,
+                    Target::Latest => hi,
+                    Target::Offset(o) => o,
+                };
+                let (seq, totals) = head.map(|h| (h.seq, h.totals)).unwrap_or_default();
+                // A commit of no files: a running owner finds its next record
+                // taken, is fenced, and re-reads the log.
+                let record = Record {
+                    seq: seq + 1,
+                    kind: Kind::Commit,
+                    start: next,
+                    end: next - 1,
+                    position: next,
+                    files: Vec::new(),
+                    totals,
+                    writer: format!("weir offsets set ({})", weir::archive::log::writer_id()),
+                    at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                };
+                log.append(&bucket, &record)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                println!("partition {part}: next offset set to {next}");
+            }
+        }
+    }
     Ok(())
 }

@@ -12,10 +12,16 @@ use super::{ConfigArgs, Failure};
 
 pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     let config = Config::load(&args.config)?;
-    let url = config.database_url()?;
-    let pool = db::pool_for(&config)?;
+    let uses_db = config.needs_database();
+    let (url, pool) = if uses_db {
+        (config.database_url()?, db::pool_for(&config)?)
+    } else {
+        ("none".to_owned(), db::unused_pool())
+    };
     let (prepared, lookups) = weir::pipeline::prepare(&config, &pool, false).await?;
-    weir::ops::metrics::spawn_database_check(pool.clone());
+    if uses_db {
+        weir::ops::metrics::spawn_database_check(pool.clone());
+    }
     if let Some(address) = &config.metrics.address {
         let bound = weir::ops::metrics::serve(address).await?;
         info!(address = %bound, "serving /metrics, /healthz and /readyz");
@@ -24,7 +30,7 @@ pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     tokio::spawn(watch_signals(stop.clone()));
     info!(
         config = %args.config.display(),
-        database = %db::describe_url(&url),
+        database = %if uses_db { db::describe_url(&url) } else { url.clone() },
         pipelines = prepared.len(),
         "weir running"
     );

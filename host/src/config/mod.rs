@@ -386,8 +386,14 @@ pub struct PipelineConfig {
     pub group: Option<String>,
     /// Source topic.
     pub topic: String,
-    /// Target table in the database of the URL.
+    /// Target table in the database of the URL. Either this (with `columns`)
+    /// or `archive`.
+    #[serde(default)]
     pub table: String,
+    /// Object storage instead of a table: every event archived in files
+    /// under date partitions. Example:
+    /// `archive = { url = "s3://bucket/prefix", format = "parquet" }`.
+    pub archive: Option<ArchiveConfig>,
     /// Batching per partition.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -414,7 +420,143 @@ pub struct PipelineConfig {
     /// `@topic`, `@partition`, `@offset`, `@timestamp` (Kafka's, in ms), `@key`,
     /// `@ingested_at` (when the batch was written, in ms), `@chain` (the chain
     /// that handled the event: `NAME@VERSION#HASH` per step, comma-separated).
+    #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+/// `archive = { ... }`: a pipeline that writes files to object storage.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// `s3://BUCKET/PREFIX` (credentials, region and endpoint from the usual
+    /// `AWS_*` variables) or `file:///PATH` (relative: `file://PATH`, against
+    /// this file's folder).
+    pub url: String,
+    /// `"parquet"` or `"jsonl.gz"` (gzip'd JSON lines).
+    #[serde(default)]
+    pub format: ArchiveFormat,
+    /// Parquet's page compression: `"zstd"` (default), `"snappy"` or `"none"`.
+    #[serde(default)]
+    pub compression: ArchiveCompression,
+    /// The date partition of a file, from its events' time (UTC), as
+    /// `%Y`, `%m`, `%d`, `%H` and `%M` between literal text.
+    #[serde(default = "default_archive_partition")]
+    pub partition: String,
+    /// Where an event's time comes from: `"@timestamp"` (Kafka's, the default)
+    /// or a field holding epoch milliseconds (int) or RFC 3339 text.
+    #[serde(default = "default_archive_time_field")]
+    pub time_field: String,
+    /// A partition's open files are cut once its events reach this many bytes
+    /// (as read from Kafka) ...
+    #[serde(default = "default_archive_max_bytes")]
+    pub max_bytes: usize,
+    /// ... or once its oldest event has waited this many seconds.
+    #[serde(default = "default_archive_max_secs")]
+    pub max_secs: u64,
+    /// Where dead letters go: `"bucket"` (JSON lines under `_dead_letters/`
+    /// beside the archive, the default) or `"table"` (the database's
+    /// `weir_dead_letters`).
+    #[serde(default)]
+    pub dead_letters: ArchiveDeadLetters,
+    /// An S3-compatible server's address, when not AWS's and not in
+    /// `AWS_ENDPOINT_URL`. Example: `endpoint = "http://127.0.0.1:9000"`.
+    pub endpoint: Option<String>,
+    /// The bucket's region, when not in `AWS_REGION`.
+    pub region: Option<String>,
+}
+
+/// The file format of an archive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ArchiveFormat {
+    #[default]
+    #[serde(rename = "parquet")]
+    Parquet,
+    #[serde(rename = "jsonl.gz")]
+    JsonLinesGz,
+}
+
+impl ArchiveFormat {
+    /// The file name's extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Parquet => "parquet",
+            ArchiveFormat::JsonLinesGz => "jsonl.gz",
+        }
+    }
+}
+
+/// Parquet's page compression.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveCompression {
+    #[default]
+    Zstd,
+    Snappy,
+    None,
+}
+
+/// Where an archive pipeline's dead letters go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveDeadLetters {
+    #[default]
+    Bucket,
+    Table,
+}
+
+fn default_archive_partition() -> String {
+    "dt=%Y-%m-%d/hr=%H".into()
+}
+fn default_archive_time_field() -> String {
+    "@timestamp".into()
+}
+fn default_archive_max_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_archive_max_secs() -> u64 {
+    60
+}
+
+/// Checks an archive's `partition` template: path segments of literal
+/// letters, digits, `=`, `-`, `_`, `.` and the conversions `%Y %m %d %H %M`,
+/// so that no event's time can make a key climb out of its prefix.
+pub fn check_partition_template(template: &str) -> Result<(), String> {
+    if template.is_empty() {
+        return Err("must not be empty".into());
+    }
+    for segment in template.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!(
+                "`{template}`: empty, `.` or `..` path segments are not allowed"
+            ));
+        }
+        if segment.starts_with(['_', '.']) {
+            return Err(format!(
+                "`{template}`: a segment may not start with `_` or `.` (kept for weir's own objects and readers' hidden files)"
+            ));
+        }
+        let mut chars = segment.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '%' => match chars.next() {
+                    Some('Y' | 'm' | 'd' | 'H' | 'M') => {}
+                    other => {
+                        return Err(format!(
+                            "`{template}`: `%{}` is not one of %Y %m %d %H %M",
+                            other.map(String::from).unwrap_or_default()
+                        ))
+                    }
+                },
+                c if c.is_ascii_alphanumeric() || matches!(c, '=' | '-' | '_' | '.') => {}
+                c => {
+                    return Err(format!(
+                    "`{template}`: `{c}` is not allowed (letters, digits, `=`, `-`, `_`, `.`, `/`)"
+                ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl PipelineConfig {
@@ -666,7 +808,21 @@ impl Config {
             if p.topic.is_empty() {
                 return Err((key("topic"), "must not be empty".into()));
             }
-            if !is_identifier(&p.table, false) {
+            if let Some(a) = &p.archive {
+                if !p.table.is_empty() || !p.columns.is_empty() {
+                    return Err((
+                        key("archive"),
+                        "an archive pipeline writes files, not a table: remove `table` and `columns`, or split it into two pipelines".into(),
+                    ));
+                }
+                self.validate_archive(i, a)
+                    .map_err(|(k, m)| (key(&format!("archive.{k}")), m))?;
+            } else if p.table.is_empty() {
+                return Err((
+                    key("table"),
+                    "set `table` (with `columns`) or `archive`".into(),
+                ));
+            } else if !is_identifier(&p.table, false) {
                 return Err((
                     key("table"),
                     format!("`{}` is not a plain table name", p.table),
@@ -759,7 +915,7 @@ impl Config {
                     ));
                 }
             }
-            if p.columns.is_empty() {
+            if p.columns.is_empty() && p.archive.is_none() {
                 return Err((key("columns"), "maps no column".into()));
             }
             for (column, source) in &p.columns {
@@ -789,6 +945,95 @@ impl Config {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Whether any pipeline or lookup uses the database: a table pipeline, an
+    /// archive with dead letters to the table, or a lookup by query.
+    pub fn needs_database(&self) -> bool {
+        self.pipelines.iter().any(|p| match &p.archive {
+            None => true,
+            Some(a) => a.dead_letters == ArchiveDeadLetters::Table,
+        }) || self.lookups.values().any(|l| l.query.is_some())
+    }
+
+    /// An archive's own rules; the key returned is under `archive.`.
+    fn validate_archive(&self, i: usize, a: &ArchiveConfig) -> Result<(), (String, String)> {
+        let p = &self.pipelines[i];
+        match a.url.split_once("://") {
+            Some(("s3", rest)) => {
+                let bucket = rest.split('/').next().unwrap_or_default();
+                if bucket.is_empty() {
+                    return Err(("url".into(), format!("`{}` names no bucket", a.url)));
+                }
+            }
+            Some(("file", path)) if !path.is_empty() => {}
+            _ => {
+                return Err((
+                    "url".into(),
+                    format!("`{}` is not `s3://BUCKET/PREFIX` or `file://PATH`", a.url),
+                ))
+            }
+        }
+        if a.url.split('/').any(|s| s == "..") {
+            return Err(("url".into(), "`..` is not allowed in the URL".into()));
+        }
+        check_partition_template(&a.partition).map_err(|m| ("partition".to_owned(), m))?;
+        if a.time_field != "@timestamp" {
+            if a.time_field.starts_with('@') {
+                return Err((
+                    "time_field".into(),
+                    format!(
+                        "`{}`: the only record property with a time is `@timestamp`",
+                        a.time_field
+                    ),
+                ));
+            }
+            match p.fields.get(&a.time_field) {
+                Some(FieldType::Int | FieldType::Text) => {}
+                Some(other) => {
+                    return Err((
+                        "time_field".into(),
+                        format!(
+                            "field `{}` is declared {other:?}; an event time is int (epoch milliseconds) or text (RFC 3339)",
+                            a.time_field
+                        ),
+                    ))
+                }
+                None if !p.fields.is_empty() => {
+                    return Err((
+                        "time_field".into(),
+                        format!("field `{}` is not declared in pipeline[{i}].fields", a.time_field),
+                    ))
+                }
+                None => {}
+            }
+        }
+        if a.max_bytes < 1024 {
+            return Err(("max_bytes".into(), "must be at least 1024".into()));
+        }
+        if a.max_secs == 0 {
+            return Err(("max_secs".into(), "must be at least 1".into()));
+        }
+        if a.format == ArchiveFormat::JsonLinesGz && a.compression != ArchiveCompression::default()
+        {
+            return Err((
+                "compression".into(),
+                "applies to Parquet; JSON lines are always gzip'd".into(),
+            ));
+        }
+        if let Some(j) = self.pipelines[..i]
+            .iter()
+            .position(|q| q.topic == p.topic && q.archive.as_ref().is_some_and(|b| b.url == a.url))
+        {
+            return Err((
+                "url".into(),
+                format!(
+                    "pipeline[{j}] already archives topic `{}` to `{}`: their files would collide",
+                    p.topic, a.url
+                ),
+            ));
         }
         Ok(())
     }

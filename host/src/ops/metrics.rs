@@ -117,6 +117,10 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub canary_events: Family<CanaryLabels, Counter>,
+    pub archive_objects: Family<PipelineLabels, Counter>,
+    pub archive_bytes: Family<PipelineLabels, Counter>,
+    pub archive_open_files: Family<PipelineLabels, Gauge>,
+    pub archive_oldest: Family<PipelineLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub health: Health,
 }
 
@@ -143,6 +147,10 @@ impl Metrics {
             reloads: Family::default(),
             config_reloads: Family::default(),
             canary_events: Family::default(),
+            archive_objects: Family::default(),
+            archive_bytes: Family::default(),
+            archive_open_files: Family::default(),
+            archive_oldest: Family::default(),
             health: Health::default(),
             registry: Registry::default(),
         };
@@ -244,6 +252,28 @@ impl Metrics {
             "canary_events",
             "Events a canary step ran in shadow, by result (same, different)",
             m.canary_events.clone(),
+        );
+        registry.register(
+            "archive_objects_written",
+            "Objects an archive pipeline uploaded (data and dead-letter files)",
+            m.archive_objects.clone(),
+        );
+        registry.register_with_unit(
+            "archive_written",
+            "Bytes of the objects an archive pipeline uploaded",
+            Unit::Bytes,
+            m.archive_bytes.clone(),
+        );
+        registry.register(
+            "archive_open_files",
+            "Files an archive pipeline holds open (one per partition and date partition)",
+            m.archive_open_files.clone(),
+        );
+        registry.register_with_unit(
+            "archive_oldest_unflushed_age",
+            "Age of the oldest event an archive pipeline has read but not yet uploaded",
+            Unit::Seconds,
+            m.archive_oldest.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -35,10 +35,26 @@ pub enum PrepareError {
     Failed(anyhow::Error),
 }
 
+/// Where a prepared pipeline writes.
+#[derive(Clone)]
+pub enum Target {
+    /// A table, checked.
+    Table(Arc<TablePlan>),
+    /// Object storage, opened.
+    Archive(Arc<ArchiveTarget>),
+}
+
+/// An archive pipeline's bucket and file layout.
+pub struct ArchiveTarget {
+    pub bucket: crate::archive::Bucket,
+    pub layout: Arc<crate::archive::files::Layout>,
+    pub settings: crate::archive::ArchiveSettings,
+}
+
 /// A pipeline checked against its table, ready to run.
 pub struct Prepared {
     pub config: PipelineConfig,
-    pub plan: Arc<TablePlan>,
+    pub target: Target,
     pub brokers: String,
     pub properties: Vec<(String, String)>,
     pub method: crate::config::WriteMethod,
@@ -46,6 +62,20 @@ pub struct Prepared {
     pub steps: Vec<Arc<crate::chain::StepSpec>>,
     /// Per writer, where a reloaded chain waits for its next batch.
     pub slots: Vec<crate::sink::Slot>,
+}
+
+impl Prepared {
+    /// The table plan of a table pipeline; an error naming the pipeline for
+    /// an archive (for commands that only make sense for tables).
+    pub fn table_plan(&self) -> anyhow::Result<&Arc<TablePlan>> {
+        match &self.target {
+            Target::Table(plan) => Ok(plan),
+            Target::Archive(_) => anyhow::bail!(
+                "pipeline `{}` archives to object storage; this works on table pipelines",
+                self.config.name
+            ),
+        }
+    }
 }
 
 /// Checks the database side of every pipeline before anything is consumed:
@@ -61,6 +91,9 @@ pub async fn prepare(
     use PrepareError::{Failed, Unusable};
     config.brokers().map_err(|e| Unusable(e.into()))?;
     config.kafka_properties().map_err(|e| Unusable(e.into()))?;
+    if !config.needs_database() {
+        return prepare_without_database(config).await;
+    }
     let mut conn = db::connect(pool, Duration::from_secs(15))
         .await
         .with_context(|| {
@@ -90,8 +123,68 @@ pub async fn prepare(
     if !check_only {
         crate::plugin::lookup::spawn_refresh(config, &lookups, pool.clone());
     }
-    let prepared = prepare_pipelines(config, &mut conn, runtime.as_ref(), &lookups).await?;
+    let prepared = prepare_pipelines(config, Some(&mut conn), runtime.as_ref(), &lookups).await?;
     Ok((prepared, lookups))
+}
+
+/// [`prepare`] for a configuration whose pipelines all archive, with no
+/// database lookups and no dead letters to a table: no database is used.
+async fn prepare_without_database(
+    config: &Config,
+) -> Result<(Vec<Prepared>, crate::plugin::lookup::Lookups), PrepareError> {
+    use PrepareError::Failed;
+    let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
+        Some(
+            crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())
+                .map_err(Failed)?,
+        )
+    } else {
+        None
+    };
+    let lookups = crate::plugin::lookup::load_all(config, None)
+        .await
+        .map_err(|e| Failed(e.into()))?;
+    let prepared = prepare_pipelines(config, None, runtime.as_ref(), &lookups).await?;
+    Ok((prepared, lookups))
+}
+
+/// Opens an archive pipeline's bucket and lays out its files.
+fn prepare_archive(
+    config: &Config,
+    i: usize,
+    fields: &crate::chain::fields::Fields,
+) -> Result<ArchiveTarget, PrepareError> {
+    use PrepareError::Unusable;
+    let p = &config.pipelines[i];
+    let a = p.archive.as_ref().expect("an archive pipeline");
+    let at = |m: String| {
+        Unusable(anyhow::anyhow!(
+            "pipeline `{}` in {}: {m}",
+            p.name,
+            config.path.display()
+        ))
+    };
+    let base = config.path.parent().unwrap_or(std::path::Path::new("."));
+    let bucket = crate::archive::Bucket::open(a, base).map_err(|e| at(e.to_string()))?;
+    let layout = crate::archive::files::Layout::new(fields, !p.fields.is_empty(), &a.time_field)
+        .map_err(at)?;
+    Ok(ArchiveTarget {
+        bucket,
+        layout: Arc::new(layout),
+        settings: crate::archive::ArchiveSettings {
+            pipeline: p.name.clone(),
+            group: p.group().to_owned(),
+            topic: p.topic.clone(),
+            format: a.format,
+            compression: a.compression,
+            partition: a.partition.clone(),
+            max_bytes: a.max_bytes,
+            max_secs: a.max_secs,
+            dead_letters: a.dead_letters,
+            max_record_bytes: p.max_record_bytes,
+            dead_letter_cap: p.dead_letter_payload_cap,
+        },
+    })
 }
 
 /// Loads each pipeline's steps (plugins, `init`, the chain's fields) and checks
@@ -99,7 +192,7 @@ pub async fn prepare(
 /// for a changed configuration before applying it.
 pub async fn prepare_pipelines(
     config: &Config,
-    conn: &mut mysql_async::Conn,
+    mut conn: Option<&mut mysql_async::Conn>,
     runtime: Option<&crate::plugin::Runtime>,
     lookups: &crate::plugin::lookup::Lookups,
 ) -> Result<Vec<Prepared>, PrepareError> {
@@ -123,13 +216,19 @@ pub async fn prepare_pipelines(
         };
         let fields = crate::chain::fields::chain_fields(config, i, &steps)
             .map_err(|e| Unusable(e.into()))?;
-        let plan = TablePlan::load(conn, p, &fields)
-            .await
-            .with_context(at)
-            .map_err(Unusable)?;
+        let target = match (&p.archive, conn.as_deref_mut()) {
+            (Some(_), _) => Target::Archive(Arc::new(prepare_archive(config, i, &fields)?)),
+            (None, Some(conn)) => Target::Table(Arc::new(
+                TablePlan::load(conn, p, &fields)
+                    .await
+                    .with_context(at)
+                    .map_err(Unusable)?,
+            )),
+            (None, None) => unreachable!("a table pipeline needs the database"),
+        };
         out.push(Prepared {
             config: p.clone(),
-            plan: Arc::new(plan),
+            target,
             brokers: brokers.clone(),
             properties: properties.clone(),
             method: config.singlestore.write_method,
@@ -163,8 +262,13 @@ pub fn step_info(
 /// Runs one pipeline until `stop` is cancelled; then commits what was read and returns.
 pub async fn run(p: Prepared, pool: Pool, stop: CancellationToken) -> anyhow::Result<()> {
     let c = &p.config;
+    let archive = match &p.target {
+        Target::Archive(a) => Some(a.clone()),
+        Target::Table(_) => None,
+    };
     let offsets = OffsetTable::new(c.group(), &c.topic);
     let claims = Claims::default();
+    let heads = crate::archive::Heads::default();
     let (notes_tx, notes_rx) = std::sync::mpsc::channel();
     let mut senders = Vec::new();
     let mut writers = tokio::task::JoinSet::new();
@@ -182,6 +286,34 @@ pub async fn run(p: Prepared, pool: Pool, stop: CancellationToken) -> anyhow::Re
         };
         let (tx, rx) = tokio::sync::mpsc::channel(c.queue);
         senders.push(tx);
+        let links = Links {
+            claims: claims.clone(),
+            notes: notes_tx.clone(),
+            reload: p.slots.get(w).cloned(),
+            stop: stop.clone(),
+        };
+        let plan = match (&p.target, &archive) {
+            (Target::Table(plan), _) => plan.clone(),
+            (Target::Archive(_), Some(a)) => {
+                let table = (a.settings.dead_letters == crate::config::ArchiveDeadLetters::Table)
+                    .then(|| crate::archive::DeadLetterTable { pool: pool.clone() });
+                let writer = crate::archive::ArchiveWriter::new(
+                    a.settings.clone(),
+                    a.layout.clone(),
+                    a.bucket.clone(),
+                    heads.clone(),
+                    table,
+                    chain,
+                    Links {
+                        reload: None,
+                        ..links
+                    },
+                );
+                writers.spawn(writer.run(rx));
+                continue;
+            }
+            (Target::Archive(_), None) => unreachable!(),
+        };
         let writer = Writer::new(
             WriterSettings {
                 pipeline: c.name.clone(),
@@ -189,22 +321,19 @@ pub async fn run(p: Prepared, pool: Pool, stop: CancellationToken) -> anyhow::Re
                 max_record_bytes: c.max_record_bytes,
                 dead_letter_cap: c.dead_letter_payload_cap,
             },
-            p.plan.clone(),
+            plan,
             offsets.clone(),
             MySql::new(pool.clone(), offsets.clone()),
             chain,
-            Links {
-                claims: claims.clone(),
-                notes: notes_tx.clone(),
-                reload: p.slots.get(w).cloned(),
-                stop: stop.clone(),
-            },
+            links,
         );
         writers.spawn(writer.run(rx));
     }
     drop(notes_tx);
     let settings = SourceSettings {
         pipeline: c.name.clone(),
+        topic: c.topic.clone(),
+        group: c.group().to_owned(),
         brokers: p.brokers.clone(),
         properties: p.properties.clone(),
         batch: c.batch.clone(),
@@ -215,8 +344,15 @@ pub async fn run(p: Prepared, pool: Pool, stop: CancellationToken) -> anyhow::Re
     let progress = Arc::new(Progress::default());
     let reporter = tokio::spawn(report(c.name.clone(), progress.clone(), stop.clone()));
     let wiring = source::Wiring {
-        offsets,
-        pool,
+        store: match &archive {
+            Some(a) => Arc::new(crate::archive::ArchivePositions {
+                bucket: a.bucket.clone(),
+                group: c.group().to_owned(),
+                topic: c.topic.clone(),
+                heads,
+            }),
+            None => Arc::new(source::TablePositions { offsets, pool }),
+        },
         rt: tokio::runtime::Handle::current(),
         claims,
         writers: senders,

@@ -36,7 +36,7 @@ use tracing::{error, info, warn};
 use crate::chain::{Chain, StepSpec};
 use crate::config::diff::{ConfigDiff, PipelineChange};
 use crate::config::{Config, PipelineConfig};
-use crate::pipeline::Prepared;
+use crate::pipeline::{Prepared, Target};
 use crate::plugin::Runtime;
 use crate::sink::{offer, Slot, Swap, TablePlan};
 
@@ -443,13 +443,19 @@ impl Supervisor {
         };
         let lookups = self.lookups.clone();
         let prepared = self.rt.block_on(async {
-            let mut conn = crate::store::db::connect(&self.pool, Duration::from_secs(15))
-                .await
-                .context("connecting to the database")?;
+            let mut conn = if config.needs_database() {
+                Some(
+                    crate::store::db::connect(&self.pool, Duration::from_secs(15))
+                        .await
+                        .context("connecting to the database")?,
+                )
+            } else {
+                None
+            };
             anyhow::Ok(
                 crate::pipeline::prepare_pipelines(
                     &config,
-                    &mut conn,
+                    conn.as_mut(),
                     runtime.as_deref(),
                     &lookups,
                 )
@@ -465,6 +471,15 @@ impl Supervisor {
             {
                 None => Action::Start(p),
                 Some(l) if diff.change(&p.config.name) == PipelineChange::Restart => {
+                    Action::Restart(l, p)
+                }
+                // An archive's writers hold generations of files open: a new
+                // chain or layout starts with the next process of the pipeline.
+                Some(l)
+                    if p.config.archive.is_some()
+                        && (diff.change(&p.config.name) == PipelineChange::Rechain
+                            || builds_changed(&self.live[l], &p)) =>
+                {
                     Action::Restart(l, p)
                 }
                 Some(l)
@@ -530,7 +545,9 @@ impl Supervisor {
                 }
                 Action::Swap(l, p, chains) => {
                     let live = &mut self.live[l];
-                    let plan = p.plan.clone();
+                    let Target::Table(plan) = p.target.clone() else {
+                        unreachable!("archive pipelines restart instead")
+                    };
                     for (slot, chain) in live.slots.iter().zip(chains) {
                         offer(
                             slot,

@@ -29,5 +29,6 @@ pub use encode::{encode, ChainView, EncodeContext, Encoded, RowFormat};
 pub use io::{insert_rows, load_rows, Attempt, Database, MySql, Transaction};
 pub use plan::{ColumnSource, PlanError, PlannedColumn, TablePlan};
 pub use writer::{
-    offer, Ending, Links, Mode, Slot, State, Swap, Writer, WriterSettings, STOP_GRACE,
+    off_worker, offer, Backoff, Ending, Links, Mode, Slot, State, Swap, Writer, WriterSettings,
+    STOP_GRACE,
 };

@@ -160,13 +160,21 @@ struct Job<'a> {
 }
 
 /// Doubling waits between retries, capped.
-struct Backoff(Duration);
+/// Waits between retries: 100 ms, doubling up to 5 s.
+#[derive(Debug)]
+pub struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
 
 impl Backoff {
-    fn new() -> Backoff {
+    pub fn new() -> Backoff {
         Backoff(Duration::from_millis(100))
     }
-    async fn wait(&mut self) {
+    pub async fn wait(&mut self) {
         tokio::time::sleep(self.0).await;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
     }
@@ -174,7 +182,7 @@ impl Backoff {
 
 /// Runs `f`, CPU-bound for milliseconds, off the runtime's worker when the
 /// runtime has others, so that the other writers' connections keep streaming.
-fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),

@@ -25,6 +25,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use mysql_async::Pool;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -58,10 +59,45 @@ pub enum Note {
     Spent(Batch),
 }
 
+/// Where a sink keeps each partition's position (the offset of the next record
+/// to write), which the source starts from on assignment and after a fence.
+pub trait PositionStore: Send + Sync + 'static {
+    /// The stored position of `partition`, if it has one.
+    fn read(&self, partition: i32) -> BoxFuture<'_, anyhow::Result<Option<i64>>>;
+    /// Gives a partition with no stored position one at `start`, and returns
+    /// the position stored (another owner may have been first).
+    fn create(&self, partition: i32, start: i64) -> BoxFuture<'_, anyhow::Result<i64>>;
+}
+
+/// The SingleStore sink's positions: `weir_offsets` rows.
+pub struct TablePositions {
+    pub offsets: OffsetTable,
+    pub pool: Pool,
+}
+
+impl PositionStore for TablePositions {
+    fn read(&self, partition: i32) -> BoxFuture<'_, anyhow::Result<Option<i64>>> {
+        Box::pin(async move {
+            let mut conn = connect(&self.pool, Duration::from_secs(10)).await?;
+            Ok(self.offsets.read(&mut conn, partition).await?)
+        })
+    }
+
+    fn create(&self, partition: i32, start: i64) -> BoxFuture<'_, anyhow::Result<i64>> {
+        Box::pin(async move {
+            let mut conn = connect(&self.pool, Duration::from_secs(10)).await?;
+            Ok(self.offsets.claim(&mut conn, partition, start).await?)
+        })
+    }
+}
+
 /// What the source needs to know.
 #[derive(Debug, Clone)]
 pub struct SourceSettings {
     pub pipeline: String,
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
     pub brokers: String,
     pub properties: Vec<(String, String)>,
     pub batch: BatchConfig,
@@ -83,8 +119,8 @@ enum Change {
 /// The consumer's context: claims partitions in the database on assignment.
 pub struct SourceContext {
     pipeline: String,
-    offsets: OffsetTable,
-    pool: Pool,
+    topic: String,
+    store: Arc<dyn PositionStore>,
     rt: Handle,
     claims: Claims,
     generation: AtomicU64,
@@ -103,7 +139,7 @@ impl ClientContext for SourceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         let m = crate::ops::metrics::get();
         let mut total = 0;
-        if let Some(topic) = statistics.topics.get(self.offsets.topic()) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
             for (&partition, p) in &topic.partitions {
                 if partition < 0 {
                     continue;
@@ -140,14 +176,13 @@ impl ConsumerContext for SourceContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let partitions: Vec<i32> = tpl
-                    .elements_for_topic(self.offsets.topic())
+                    .elements_for_topic(&self.topic)
                     .iter()
                     .map(|e| e.partition())
                     .collect();
                 for p in partitions {
                     let stored = self.claim(consumer, p);
-                    let _ =
-                        tpl.set_partition_offset(self.offsets.topic(), p, Offset::Offset(stored));
+                    let _ = tpl.set_partition_offset(&self.topic, p, Offset::Offset(stored));
                 }
                 // librdkafka keeps a partition's pause across a rebalance: one
                 // paused when it was revoked would come back paused, and the
@@ -206,7 +241,7 @@ impl ConsumerContext for SourceContext {
 
 impl SourceContext {
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
-        tpl.elements_for_topic(self.offsets.topic())
+        tpl.elements_for_topic(&self.topic)
             .iter()
             .map(|e| e.partition())
             .collect()
@@ -215,29 +250,28 @@ impl SourceContext {
     /// Reads (creating if needed) the stored offset of a partition, waiting for the
     /// database as long as it takes, and records the claim.
     fn claim(&self, consumer: &BaseConsumer<Self>, partition: i32) -> i64 {
-        let topic = self.offsets.topic();
+        let topic = self.topic.as_str();
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(10))
             .unwrap_or((-1, -1));
         let mut wait = Duration::from_millis(200);
         let stored = loop {
             let attempt = self.rt.block_on(async {
-                let mut conn = connect(&self.pool, Duration::from_secs(10)).await?;
-                if let Some(stored) = self.offsets.read(&mut conn, partition).await? {
-                    return Ok::<_, mysql_async::Error>(stored);
+                if let Some(stored) = self.store.read(partition).await? {
+                    return Ok::<_, anyhow::Error>(stored);
                 }
-                // A new row starts where the group's Kafka offset is, else at the log start.
+                // A new position starts where the group's Kafka offset is, else at the log start.
                 let start = kafka_committed(consumer, topic, partition).unwrap_or(low.max(0));
-                self.offsets.claim(&mut conn, partition, start).await
+                self.store.create(partition, start).await
             });
             match attempt {
                 Ok(stored) => break stored,
                 Err(e) if self.stop.is_cancelled() => {
-                    warn!(pipeline = %self.pipeline, partition, "giving up a claim while stopping: {e}");
+                    warn!(pipeline = %self.pipeline, partition, "giving up a claim while stopping: {e:#}");
                     break i64::MAX;
                 }
                 Err(e) => {
-                    warn!(pipeline = %self.pipeline, partition, "cannot read the stored offset, retrying: {e}");
+                    warn!(pipeline = %self.pipeline, partition, "cannot read the stored position, retrying: {e:#}");
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
@@ -322,8 +356,7 @@ const BURST: u64 = 256;
 /// What the source shares with the rest of its pipeline.
 pub struct Wiring {
     /// Where each partition's position is stored.
-    pub offsets: OffsetTable,
-    pub pool: Pool,
+    pub store: Arc<dyn PositionStore>,
     /// The runtime the rebalance callback claims partitions on.
     pub rt: Handle,
     /// Who owns which partition, shared with the writers.
@@ -341,8 +374,7 @@ pub struct Wiring {
 /// not be reached and a second signal ended the process).
 pub fn run(settings: SourceSettings, wiring: Wiring) -> anyhow::Result<()> {
     let Wiring {
-        offsets,
-        pool,
+        store,
         rt,
         claims,
         writers,
@@ -352,8 +384,8 @@ pub fn run(settings: SourceSettings, wiring: Wiring) -> anyhow::Result<()> {
     } = wiring;
     let ctx = SourceContext {
         pipeline: settings.pipeline.clone(),
-        offsets: offsets.clone(),
-        pool,
+        topic: settings.topic.clone(),
+        store,
         rt,
         claims: claims.clone(),
         generation: AtomicU64::new(0),
@@ -362,12 +394,12 @@ pub fn run(settings: SourceSettings, wiring: Wiring) -> anyhow::Result<()> {
         stop: stop.clone(),
     };
     let consumer: BaseConsumer<SourceContext> =
-        consumer_config(&settings, offsets.group()).create_with_context(ctx)?;
-    consumer.subscribe(&[offsets.topic()])?;
+        consumer_config(&settings, &settings.group).create_with_context(ctx)?;
+    consumer.subscribe(&[settings.topic.as_str()])?;
     let mut source = Loop {
         consumer: &consumer,
         settings: &settings,
-        topic: offsets.topic().to_owned(),
+        topic: settings.topic.clone(),
         parts: HashMap::new(),
         writers,
         spare: Vec::new(),

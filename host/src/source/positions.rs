@@ -63,6 +63,32 @@ impl std::str::FromStr for Target {
     }
 }
 
+/// A Kafka client in the pipeline's group (it joins nothing), and the
+/// partitions of its topic.
+pub fn kafka_client(
+    config: &Config,
+    p: &PipelineConfig,
+) -> anyhow::Result<(BaseConsumer, Vec<i32>)> {
+    let mut client = rdkafka::ClientConfig::new();
+    client
+        .set("bootstrap.servers", config.brokers()?)
+        .set("group.id", p.group());
+    for (k, v) in config.kafka_properties()? {
+        client.set(k, v);
+    }
+    let consumer: BaseConsumer = client.create().context("creating a Kafka client")?;
+    let metadata = consumer
+        .fetch_metadata(Some(&p.topic), Duration::from_secs(10))
+        .with_context(|| format!("reading metadata of topic {}", p.topic))?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    partitions.sort_unstable();
+    Ok((consumer, partitions))
+}
+
 /// A pipeline's offsets table and a Kafka client on its topic.
 pub struct Positions {
     table: OffsetTable,
@@ -80,22 +106,7 @@ impl Positions {
             .await
             .context("connecting to the database")?;
         db::ensure_own_tables(&mut conn).await?;
-        let mut client = rdkafka::ClientConfig::new();
-        client
-            .set("bootstrap.servers", config.brokers()?)
-            .set("group.id", p.group());
-        for (k, v) in config.kafka_properties()? {
-            client.set(k, v);
-        }
-        let consumer: BaseConsumer = client.create().context("creating a Kafka client")?;
-        let metadata = consumer
-            .fetch_metadata(Some(&p.topic), Duration::from_secs(10))
-            .with_context(|| format!("reading metadata of topic {}", p.topic))?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
+        let (consumer, partitions) = kafka_client(config, p)?;
         Ok(Positions {
             table: OffsetTable::new(p.group(), &p.topic),
             pool,

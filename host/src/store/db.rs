@@ -54,6 +54,20 @@ pub fn pool_for(config: &crate::config::Config) -> anyhow::Result<Pool> {
     pool_with(&url, tls)
 }
 
+/// A pool for a configuration that uses no database (every pipeline
+/// archives, with no table dead letters or query lookups): it is never
+/// asked for a connection, and would be refused if it were.
+pub fn unused_pool() -> Pool {
+    Pool::new(
+        OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(1)
+            .pool_opts(
+                PoolOpts::default().with_constraints(PoolConstraints::new(0, 1).expect("0 <= 1")),
+            ),
+    )
+}
+
 /// A pool whose connections run at READ COMMITTED in UTC.
 pub fn pool(url: &str) -> anyhow::Result<Pool> {
     pool_with(url, None)

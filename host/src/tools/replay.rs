@@ -202,6 +202,7 @@ pub async fn replay(
     dry_run: bool,
 ) -> anyhow::Result<Replayed> {
     let c = &p.config;
+    let plan = p.table_plan()?;
     let mut conn = crate::store::db::connect(pool, Duration::from_secs(15))
         .await
         .context("connecting to the database")?;
@@ -267,7 +268,7 @@ pub async fn replay(
                     let mut slots = Vec::new();
                     for (i, s) in skip.iter_mut().enumerate() {
                         *s = batch.oversized.iter().any(|o| o.index == i)
-                            || p.plan.decoder.decode(batch.payload(i), &mut slots).is_err();
+                            || plan.decoder.decode(batch.payload(i), &mut slots).is_err();
                     }
                     match tokio::task::block_in_place(|| ch.run(&c.topic, batch, &skip)) {
                         Ok(o) => Some(o),
@@ -294,7 +295,7 @@ pub async fn replay(
                 dead_letter_cap: c.dead_letter_payload_cap,
                 format: RowFormat::Sql,
             };
-            encode(&p.plan, batch, 0, ctx, &HashMap::new(), view, &mut enc);
+            encode(plan, batch, 0, ctx, &HashMap::new(), view, &mut enc);
             let filtered: Vec<i64> = match &chained {
                 Some(o) => o
                     .outcomes
@@ -342,6 +343,7 @@ async fn commit(
     version: &str,
     dry_run: bool,
 ) -> anyhow::Result<()> {
+    let plan = p.table_plan()?;
     let Partition {
         partition,
         enc,
@@ -357,7 +359,7 @@ async fn commit(
     conn.query_drop("START TRANSACTION").await?;
     let result = async {
         if !enc.row_ends.is_empty() {
-            let n = insert_rows(conn, &p.plan, enc, 4 << 20).await?;
+            let n = insert_rows(conn, plan, enc, 4 << 20).await?;
             if n != enc.row_ends.len() as u64 {
                 let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS").await?;
                 let text: Vec<String> = warnings.into_iter().map(|w| w.2).collect();
