@@ -92,7 +92,15 @@ fn main() -> anyhow::Result<()> {
     })?;
     let dir = std::env::temp_dir().join(format!("weir-bench-{stamp}"));
     std::fs::create_dir_all(&dir)?;
-    let example = std::fs::read_to_string(root().join("examples/pinterest.toml"))?;
+    // The example's table pipeline alone (not its archive of the raw topic).
+    let mut example: toml::Table = toml::from_str(&std::fs::read_to_string(
+        root().join("examples/pinterest.toml"),
+    )?)?;
+    example["pipeline"]
+        .as_array_mut()
+        .expect("[[pipeline]]")
+        .retain(|p| p.get("archive").is_none());
+    let example = toml::to_string(&example)?;
     let chain_text = format!(
         "[kafka]\nbrokers = \"{BROKERS}\"\n\n{}",
         example

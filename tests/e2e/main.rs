@@ -14,6 +14,7 @@
 
 mod support;
 
+mod archive;
 mod config_errors;
 mod dead_letters;
 mod escaping;

@@ -691,6 +691,11 @@ impl Scenario {
                 format!("topic = \"{}\"", self.topic),
             ),
             ("${WEIR_GEOLITE2}".into(), geolite2().display().to_string()),
+            // The raw archive into a folder of the scenario's.
+            (
+                "url = \"s3://weir-archive/pinterest\"".into(),
+                format!("url = \"file://{}\"", self.dir.join("archive").display()),
+            ),
             // A port of its own, so that nothing else listening on the example's
             // port gets in the way.
             (

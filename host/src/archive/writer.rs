@@ -713,6 +713,14 @@ impl ArchiveWriter {
         m.filtered
             .get_or_create(&labels)
             .inc_by(open.counts.filtered);
+        for d in &dead {
+            m.dead_letters
+                .get_or_create(&metrics::StageLabels {
+                    pipeline: s.pipeline.clone(),
+                    stage: d.stage.as_str().to_owned(),
+                })
+                .inc();
+        }
         debug!(pipeline = %s.pipeline, partition = p, start, end, files = uploads.len(),
                rows = open.counts.rows, "generation committed");
         self.links.claims.advance(p, claim, end + 1);

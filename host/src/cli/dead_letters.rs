@@ -49,7 +49,7 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
         Command::Replay { filter, dry_run } => (filter, Some(dry_run)),
     };
     let config = Config::load(&filter.config)?;
-    let p = super::pick(&config, filter.pipeline.as_deref())?;
+    let p = super::pick_table(&config, filter.pipeline.as_deref())?;
     let pool = db::pool_for(&config)?;
     let selection = Selection {
         since: filter.since,

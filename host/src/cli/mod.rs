@@ -167,6 +167,16 @@ fn pick<'c>(
         .map_err(|e| Failure::Failed(anyhow::anyhow!(e)))
 }
 
+/// The pipeline named, or the only table pipeline.
+fn pick_table<'c>(
+    config: &'c weir::config::Config,
+    name: Option<&str>,
+) -> Result<&'c weir::config::PipelineConfig, Failure> {
+    config
+        .pick_table(name)
+        .map_err(|e| Failure::Failed(anyhow::anyhow!(e)))
+}
+
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use weir::config::Config;
+use weir::config::{Config, PipelineConfig};
 use weir::source::positions::{Positions, Target};
 
 use super::Failure;
@@ -14,7 +14,7 @@ pub enum Command {
     Show {
         #[arg(short, long)]
         config: PathBuf,
-        /// The pipeline (default: the only one).
+        /// The pipeline (default: every pipeline of the file).
         #[arg(short, long)]
         pipeline: Option<String>,
     },
@@ -35,65 +35,89 @@ pub enum Command {
 }
 
 pub async fn execute(command: Command) -> Result<(), Failure> {
-    let (Command::Show { config, pipeline }
-    | Command::Set {
-        config, pipeline, ..
-    }) = &command;
-    let config = Config::load(config)?;
-    let p = super::pick(&config, pipeline.as_deref())?;
-    if p.archive.is_some() {
-        return archive(&config, p, command).await;
-    }
-    let positions = Positions::open(&config, p).await?;
     match command {
-        Command::Show { .. } => {
-            println!(
-                "pipeline {}  group {}  topic {}",
-                p.name,
-                p.group(),
-                p.topic
-            );
-            println!(
-                "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  updated_at",
-                "partition",
-                "next_offset",
-                "log_start",
-                "log_end",
-                "lag",
-                "rows",
-                "filtered",
-                "dead_letters"
-            );
-            for at in positions.all().await? {
-                let Some(r) = &at.stored else {
-                    println!("{:>9} (not yet claimed)", at.partition);
-                    continue;
-                };
-                let (lo, hi) = at.log.unwrap_or((-1, -1));
-                println!(
-                    "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  {}",
-                    r.partition,
-                    r.next_offset,
-                    lo,
-                    hi,
-                    at.lag().unwrap_or(-1),
-                    r.rows_total,
-                    r.filtered_total,
-                    r.dead_letters_total,
-                    r.updated_at
-                );
-                if let Some(lost) = at.lost() {
-                    println!(
-                        "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
-                        lost.start, lost.end
-                    );
+        Command::Show { config, pipeline } => {
+            let config = Config::load(&config)?;
+            let chosen: Vec<&PipelineConfig> = match pipeline.as_deref() {
+                Some(name) => vec![super::pick(&config, Some(name))?],
+                None => config.pipelines.iter().collect(),
+            };
+            for (i, p) in chosen.into_iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                if p.archive.is_some() {
+                    archive(&config, p, None).await?;
+                } else {
+                    show(&config, p).await?;
                 }
             }
+            Ok(())
         }
-        Command::Set { partition, to, .. } => {
+        Command::Set {
+            config,
+            pipeline,
+            partition,
+            to,
+        } => {
+            let config = Config::load(&config)?;
+            let p = super::pick(&config, pipeline.as_deref())?;
+            if p.archive.is_some() {
+                return archive(&config, p, Some((partition, to))).await;
+            }
+            let positions = Positions::open(&config, p).await?;
             for (part, next) in positions.set(partition, to).await? {
                 println!("partition {part}: next offset set to {next}");
             }
+            positions.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// A table pipeline's `weir_offsets` rows against Kafka.
+async fn show(config: &Config, p: &PipelineConfig) -> Result<(), Failure> {
+    let positions = Positions::open(config, p).await?;
+    println!(
+        "pipeline {}  group {}  topic {}",
+        p.name,
+        p.group(),
+        p.topic
+    );
+    println!(
+        "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  updated_at",
+        "partition",
+        "next_offset",
+        "log_start",
+        "log_end",
+        "lag",
+        "rows",
+        "filtered",
+        "dead_letters"
+    );
+    for at in positions.all().await? {
+        let Some(r) = &at.stored else {
+            println!("{:>9} (not yet claimed)", at.partition);
+            continue;
+        };
+        let (lo, hi) = at.log.unwrap_or((-1, -1));
+        println!(
+            "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  {}",
+            r.partition,
+            r.next_offset,
+            lo,
+            hi,
+            at.lag().unwrap_or(-1),
+            r.rows_total,
+            r.filtered_total,
+            r.dead_letters_total,
+            r.updated_at
+        );
+        if let Some(lost) = at.lost() {
+            println!(
+                "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
+                lost.start, lost.end
+            );
         }
     }
     positions.close().await;
@@ -101,10 +125,11 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
 }
 
 /// `offsets show|set` for an archive pipeline: its partitions' logs.
+/// `set`: `Some((partition, target))`; `None` shows.
 async fn archive(
     config: &Config,
-    p: &weir::config::PipelineConfig,
-    command: Command,
+    p: &PipelineConfig,
+    set: Option<(Option<i32>, Target)>,
 ) -> Result<(), Failure> {
     use weir::archive::log::{Kind, Record};
     use weir::archive::PartitionLog;
@@ -116,8 +141,8 @@ async fn archive(
             .fetch_watermarks(&p.topic, part, std::time::Duration::from_secs(10))
             .ok()
     };
-    match command {
-        Command::Show { .. } => {
+    match set {
+        None => {
             println!(
                 "pipeline {}  group {}  topic {}  archive {}",
                 p.name,
@@ -173,7 +198,7 @@ async fn archive(
                 }
             }
         }
-        Command::Set { partition, to, .. } => {
+        Some((partition, to)) => {
             let chosen: Vec<i32> = match partition {
                 Some(one) => vec![one],
                 None => partitions,

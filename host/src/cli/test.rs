@@ -30,7 +30,7 @@ pub struct Args {
 
 pub async fn execute(args: Args) -> Result<(), Failure> {
     let config = Config::load(&args.config)?;
-    let p = super::pick(&config, args.pipeline.as_deref())?;
+    let p = super::pick_table(&config, args.pipeline.as_deref())?;
     let report = weir::tools::offline::test(&config, p, &args.input).await?;
     let mut stdout = std::io::stdout().lock();
     for line in &report.kept {

@@ -1160,6 +1160,20 @@ impl Config {
         }
     }
 
+    /// The pipeline named, or the only one writing a table (for commands on
+    /// tables: dead letters, offline runs of a chain).
+    pub fn pick_table(&self, name: Option<&str>) -> Result<&PipelineConfig, String> {
+        let tables: Vec<&PipelineConfig> = self
+            .pipelines
+            .iter()
+            .filter(|p| p.archive.is_none())
+            .collect();
+        match (name, &tables[..]) {
+            (None, [one]) => Ok(one),
+            _ => self.pick(name),
+        }
+    }
+
     /// Resolves a path named in the file against the file's folder.
     pub fn resolve(&self, relative: &Path) -> PathBuf {
         match self.path.parent() {
