@@ -339,10 +339,16 @@ batch = {{ max_events = {max_events}, max_wait_ms = {max_wait} }}
 
     /// Starts `weir run` on another config file of this scenario.
     pub fn start_with(&self, config: &Path, tag: &str) -> Weir {
+        self.start_env(config, tag, &[])
+    }
+
+    /// Starts `weir run` with variables added to its environment.
+    pub fn start_env(&self, config: &Path, tag: &str, env: &[(String, String)]) -> Weir {
         let log = self.dir.join(format!("weir-{tag}.log"));
         let child = Command::new(weir_bin())
             .args(["run", "-c"])
             .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("WEIR_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))

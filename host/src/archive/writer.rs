@@ -270,6 +270,10 @@ impl ArchiveWriter {
         let chained = match self.run_chain(&batch).await {
             Ok(c) => c,
             Err(()) => {
+                // Its events are not in the generation: nothing after them
+                // may be, or the commit would skip them.
+                self.broken.insert((p, claim));
+                self.open.remove(&p);
                 let _ = self.links.notes.send(Note::Spent(batch));
                 return;
             }
@@ -538,13 +542,7 @@ impl ArchiveWriter {
     /// Before a retry while stopping: whether to leave the generation
     /// uncommitted (read again at the next start).
     fn give_up(&mut self, partition: i32) -> bool {
-        if !self.links.stop.is_cancelled() {
-            return false;
-        }
-        let since = *self
-            .stopping_since
-            .get_or_insert_with(tokio::time::Instant::now);
-        if since.elapsed() < STOP_GRACE {
+        if !self.links.grace_over(&mut self.stopping_since) {
             return false;
         }
         warn!(pipeline = %self.settings.pipeline, partition,
@@ -864,7 +862,7 @@ fn kind_word(kind: Kind) -> &'static str {
 const MAX_EVENT_MS: i64 = 253_402_300_799_999;
 
 /// An event time from a field's JSON text: epoch milliseconds or RFC 3339.
-fn event_time(text: &str) -> Result<i64, String> {
+pub fn event_time(text: &str) -> Result<i64, String> {
     if text == "null" {
         return Err("missing".into());
     }
@@ -927,6 +925,181 @@ fn dead_letter_lines(dead: &[DeadLetter], s: &ArchiveSettings, partition: i32) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::log::Kind as RecordKind;
+    use crate::chain::fields::Fields;
+    use crate::config::ArchiveConfig;
+    use crate::source::claim::{Claim, Claims};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    fn events(range: std::ops::Range<i64>) -> Batch {
+        let mut b = Batch {
+            partition: 0,
+            generation: 1,
+            ..Batch::default()
+        };
+        for o in range {
+            // 2026-11-28T09:00:00Z
+            b.push(
+                o,
+                1_795_856_400_000,
+                None,
+                format!("{{\"n\":{o}}}").as_bytes(),
+                65536,
+                1024,
+            );
+        }
+        b
+    }
+
+    fn settings() -> ArchiveSettings {
+        ArchiveSettings {
+            pipeline: "p".into(),
+            group: "g".into(),
+            topic: "t".into(),
+            format: ArchiveFormat::Parquet,
+            compression: ArchiveCompression::Zstd,
+            partition: "dt=%Y-%m-%d/hr=%H".into(),
+            max_bytes: 1 << 30,
+            max_secs: 3600,
+            dead_letters: ArchiveDeadLetters::Bucket,
+            max_record_bytes: 65536,
+            dead_letter_cap: 1024,
+        }
+    }
+
+    /// Runs a writer over `batch` from `head`, until its queue closes.
+    async fn write(bucket: &Bucket, head: Head, batch: Batch) -> (Claims, Vec<Note>) {
+        let claims = Claims::default();
+        claims.lock().insert(
+            0,
+            Claim {
+                generation: 1,
+                expected: head.position,
+                fenced_at: None,
+            },
+        );
+        let heads = Heads::default();
+        heads.set(0, head);
+        let (notes, rx_notes) = std::sync::mpsc::channel();
+        let layout = Layout::new(&Fields::new(), false, "@timestamp").unwrap();
+        let w = ArchiveWriter::new(
+            settings(),
+            Arc::new(layout),
+            bucket.clone(),
+            heads,
+            None,
+            None,
+            Links {
+                claims: claims.clone(),
+                notes,
+                reload: None,
+                stop: Default::default(),
+            },
+        );
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(batch).await.unwrap();
+        drop(tx);
+        w.run(rx).await;
+        (claims, rx_notes.try_iter().collect())
+    }
+
+    fn folder_bucket() -> (Bucket, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("weir-archive-{}", rand::random::<u64>()));
+        let a: ArchiveConfig =
+            toml::from_str(&format!("url = \"file://{}\"", dir.display())).unwrap();
+        (Bucket::open(&a, std::path::Path::new("/")).unwrap(), dir)
+    }
+
+    fn rows_in(dir: &std::path::Path, key: &str) -> i64 {
+        let bytes = std::fs::read(dir.join(key)).unwrap();
+        let r = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+        r.metadata().file_metadata().num_rows()
+    }
+
+    /// A log that ends with another writer's intent (0..=59, two files, one
+    /// of them half written) is finished exactly: the generation is cut at 59,
+    /// its file replaced with the right rows, the file this try does not make
+    /// deleted, and the rest goes on in a generation of its own.
+    #[tokio::test]
+    async fn an_unfinished_intent_is_made_again_exactly() {
+        let (bucket, dir) = folder_bucket();
+        let log = PartitionLog::new("g", "t", 0);
+        let first = "t/dt=2026-11-28/hr=09/t-0-00000000000000000000.parquet";
+        let stray = "t/dt=2026-11-28/hr=08/t-0-00000000000000000000.parquet";
+        let intent = Record {
+            seq: 1,
+            kind: RecordKind::Intent,
+            start: 0,
+            end: 59,
+            position: 0,
+            files: [first, stray]
+                .map(|k| FileEntry {
+                    key: k.into(),
+                    rows: 1,
+                    bytes: 1,
+                })
+                .to_vec(),
+            totals: Counts::default(),
+            writer: "crashed".into(),
+            at: String::new(),
+        };
+        log.append(&bucket, &intent).await.unwrap();
+        for k in [first, stray] {
+            bucket
+                .put(&bucket.key(k.split('/')), Bytes::from_static(b"half"))
+                .await
+                .unwrap();
+        }
+        let head = log.head(&bucket).await.unwrap().unwrap();
+        assert!(head.pending.is_some());
+        let (claims, notes) = write(&bucket, head, events(0..100)).await;
+        assert_eq!(
+            rows_in(&dir, first),
+            60,
+            "the intent's generation, made again"
+        );
+        assert!(
+            !dir.join(stray).exists(),
+            "a file the new try did not make is gone"
+        );
+        let second = "t/dt=2026-11-28/hr=09/t-0-00000000000000000060.parquet";
+        assert_eq!(rows_in(&dir, second), 40);
+        let commits: Vec<i64> = notes
+            .iter()
+            .filter_map(|n| match n {
+                Note::Committed { next, .. } => Some(*next),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(commits, [60, 100]);
+        assert_eq!(claims.lock()[&0].expected, 100);
+        let head = log.head(&bucket).await.unwrap().unwrap();
+        assert_eq!((head.seq, head.position, head.totals.rows), (4, 100, 100));
+        let r2 = log.read(&bucket, 2).await.unwrap().unwrap();
+        assert_eq!((r2.kind, r2.start, r2.end), (RecordKind::Commit, 0, 59));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Two owners start from the same log head; the second to write its intent
+    /// finds the record taken: fenced, it uploads nothing and commits nothing.
+    #[tokio::test]
+    async fn the_second_owner_of_a_record_is_fenced_and_writes_nothing() {
+        let (bucket, dir) = folder_bucket();
+        let (fresh, _) = write(&bucket, Head::empty(0), events(0..100)).await;
+        assert_eq!(fresh.lock()[&0].expected, 100);
+        let (stale, notes) = write(&bucket, Head::empty(0), events(0..50)).await;
+        assert!(stale.lock()[&0].fenced_at.is_some(), "not fenced");
+        assert!(!notes.iter().any(|n| matches!(n, Note::Committed { .. })));
+        let file = "t/dt=2026-11-28/hr=09/t-0-00000000000000000000.parquet";
+        assert_eq!(
+            rows_in(&dir, file),
+            100,
+            "the stale owner replaced the file"
+        );
+        let log = PartitionLog::new("g", "t", 0);
+        assert_eq!(log.seqs(&bucket).await.unwrap(), [1, 2]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn event_times_are_epoch_ms_or_rfc3339_and_nothing_else() {

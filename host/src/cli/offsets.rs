@@ -113,12 +113,7 @@ async fn show(config: &Config, p: &PipelineConfig) -> Result<(), Failure> {
             r.dead_letters_total,
             r.updated_at
         );
-        if let Some(lost) = at.lost() {
-            println!(
-                "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
-                lost.start, lost.end
-            );
-        }
+        print_lost(at.lost());
     }
     positions.close().await;
     Ok(())
@@ -190,12 +185,7 @@ async fn archive(
                     h.totals.filtered,
                     h.totals.dead_letters,
                 );
-                if let Some(lost) = weir::source::positions::lost(h.position, lo) {
-                    println!(
-                        "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
-                        lost.start, lost.end
-                    );
-                }
+                print_lost(weir::source::positions::lost(h.position, lo));
             }
         }
         Some((partition, to)) => {
@@ -242,4 +232,14 @@ async fn archive(
         }
     }
     Ok(())
+}
+
+/// The line under a partition whose unread events Kafka deleted.
+fn print_lost(lost: Option<std::ops::Range<i64>>) {
+    if let Some(lost) = lost {
+        println!(
+            "          DATA LOSS UPSTREAM: offsets {}..{} were deleted before being read",
+            lost.start, lost.end
+        );
+    }
 }

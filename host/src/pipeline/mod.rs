@@ -109,14 +109,7 @@ pub async fn prepare(
             .context("creating weir_offsets and weir_dead_letters")
             .map_err(Failed)?;
     }
-    let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
-        Some(
-            crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())
-                .map_err(Failed)?,
-        )
-    } else {
-        None
-    };
+    let runtime = plugin_runtime(config)?;
     let lookups = crate::plugin::lookup::load_all(config, Some(pool))
         .await
         .map_err(|e| Failed(e.into()))?;
@@ -127,20 +120,23 @@ pub async fn prepare(
     Ok((prepared, lookups))
 }
 
+/// The plugin runtime, if any pipeline has steps.
+fn plugin_runtime(config: &Config) -> Result<Option<crate::plugin::Runtime>, PrepareError> {
+    if !config.pipelines.iter().any(|p| !p.steps.is_empty()) {
+        return Ok(None);
+    }
+    crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())
+        .map(Some)
+        .map_err(PrepareError::Failed)
+}
+
 /// [`prepare`] for a configuration whose pipelines all archive, with no
 /// database lookups and no dead letters to a table: no database is used.
 async fn prepare_without_database(
     config: &Config,
 ) -> Result<(Vec<Prepared>, crate::plugin::lookup::Lookups), PrepareError> {
     use PrepareError::Failed;
-    let runtime = if config.pipelines.iter().any(|p| !p.steps.is_empty()) {
-        Some(
-            crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())
-                .map_err(Failed)?,
-        )
-    } else {
-        None
-    };
+    let runtime = plugin_runtime(config)?;
     let lookups = crate::plugin::lookup::load_all(config, None)
         .await
         .map_err(|e| Failed(e.into()))?;

@@ -76,6 +76,21 @@ pub struct Links {
     pub stop: CancellationToken,
 }
 
+impl Links {
+    /// Whether the process was told to stop and `since` (set on the first
+    /// call after the signal) is more than [`STOP_GRACE`] ago: then a writer
+    /// leaves what it cannot commit, to be read again at the next start.
+    pub fn grace_over(&self, since: &mut Option<tokio::time::Instant>) -> bool {
+        if !self.stop.is_cancelled() {
+            return false;
+        }
+        since
+            .get_or_insert_with(tokio::time::Instant::now)
+            .elapsed()
+            >= STOP_GRACE
+    }
+}
+
 /// After a stop signal, how long a batch that cannot be committed (the
 /// database away, a plugin paused) keeps being retried before it is left
 /// uncommitted, to be read again at the next start. With the backoff's 5 s
@@ -600,13 +615,7 @@ impl<D: Database> Writer<D> {
     /// [`STOP_GRACE`] since. Nothing of the batch was committed, so it is read
     /// again at the next start; this writer commits nothing more.
     fn give_up(&mut self, batch: &Batch) -> bool {
-        if !self.links.stop.is_cancelled() {
-            return false;
-        }
-        let since = *self
-            .stopping_since
-            .get_or_insert_with(tokio::time::Instant::now);
-        if since.elapsed() < STOP_GRACE {
+        if !self.links.grace_over(&mut self.stopping_since) {
             return false;
         }
         warn!(
