@@ -996,8 +996,9 @@ impl Config {
                     return Err((
                         "time_field".into(),
                         format!(
-                            "field `{}` is declared {other:?}; an event time is int (epoch milliseconds) or text (RFC 3339)",
-                            a.time_field
+                            "field `{}` is declared {}; an event time is int (epoch milliseconds) or text (RFC 3339)",
+                            a.time_field,
+                            format!("{other:?}").to_lowercase()
                         ),
                     ))
                 }
