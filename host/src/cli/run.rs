@@ -21,6 +21,9 @@ pub async fn execute(args: ConfigArgs) -> Result<(), Failure> {
     let (prepared, lookups) = weir::pipeline::prepare(&config, &pool, false).await?;
     if uses_db {
         weir::ops::metrics::spawn_database_check(pool.clone());
+    } else {
+        // Nothing waits on a database: readiness is the brokers' alone.
+        weir::ops::metrics::get().health.set_database(None);
     }
     if let Some(address) = &config.metrics.address {
         let bound = weir::ops::metrics::serve(address).await?;
