@@ -311,9 +311,22 @@ fn object_server_away_for_20s() {
     ));
     server.create_bucket("outage");
     let mut weir = a.start("run");
-    let producer = a.s.gen_spawn(40_000, 2_000, &[]);
-    wait_log(&weir, "partitions assigned");
-    std::thread::sleep(Duration::from_secs(3));
+    let producer = a.s.gen_spawn(60_000, 2_000, &[]);
+    // Files are landing (the producer may take a while to start) ...
+    wait_until(
+        "a first generation committed",
+        Duration::from_secs(60),
+        || {
+            let (_, out) = a.weir(&["offsets", "show"]);
+            out.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 5
+                    && f[0].parse::<i32>().is_ok()
+                    && f[5].parse::<u64>().is_ok_and(|rows| rows > 0)
+            })
+        },
+    );
+    // ... when the server goes away.
     proxy.set_down(true);
     std::thread::sleep(Duration::from_secs(20));
     assert!(
