@@ -84,17 +84,7 @@ async fn show(config: &Config, p: &PipelineConfig) -> Result<(), Failure> {
         p.group(),
         p.topic
     );
-    println!(
-        "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  updated_at",
-        "partition",
-        "next_offset",
-        "log_start",
-        "log_end",
-        "lag",
-        "rows",
-        "filtered",
-        "dead_letters"
-    );
+    header("updated_at");
     for at in positions.all().await? {
         let Some(r) = &at.stored else {
             println!("{:>9} (not yet claimed)", at.partition);
@@ -145,17 +135,7 @@ async fn archive(
                 p.topic,
                 bucket.url()
             );
-            println!(
-                "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  log",
-                "partition",
-                "next_offset",
-                "log_start",
-                "log_end",
-                "lag",
-                "rows",
-                "filtered",
-                "dead_letters"
-            );
+            header("log");
             for part in partitions {
                 let head = PartitionLog::new(p.group(), &p.topic, part)
                     .head(&bucket)
@@ -242,4 +222,19 @@ fn print_lost(lost: Option<std::ops::Range<i64>>) {
             lost.start, lost.end
         );
     }
+}
+
+/// The column names of `offsets show`, the last one `last`.
+fn header(last: &str) {
+    println!(
+        "{:>9} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10} {:>12}  {last}",
+        "partition",
+        "next_offset",
+        "log_start",
+        "log_end",
+        "lag",
+        "rows",
+        "filtered",
+        "dead_letters"
+    );
 }
