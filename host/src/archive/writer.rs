@@ -347,8 +347,9 @@ impl ArchiveWriter {
         }
     }
 
-    /// Where event `i` goes: the folder of its date partition, `None` for a
-    /// filter drop, or the stage and reason of its dead letter.
+    /// Where event `i` goes: `Some` for a row (in the folder of its date
+    /// partition, left in `folder_cache`), `None` for a filter drop, or the
+    /// stage and reason of its dead letter.
     fn classify<'b>(
         &mut self,
         batch: &'b Batch,
@@ -356,7 +357,7 @@ impl ArchiveWriter {
         too_big: Option<usize>,
         chained: Option<&ChainOutput>,
         slots: &mut Vec<Option<&'b str>>,
-    ) -> Result<Option<String>, (Stage, String)> {
+    ) -> Result<Option<()>, (Stage, String)> {
         let s = &self.settings;
         let payload = batch.payload(i);
         if let Some(size) = too_big {
@@ -410,14 +411,17 @@ impl ArchiveWriter {
             }
             Some(slot) => {
                 let name = &self.layout.names[slot];
-                let text = match additions.and_then(|a| a.get(name)) {
-                    Some(v) => v.to_string(),
-                    None => slots[slot].unwrap_or("null").to_owned(),
+                // A step's value is printed; the event's own text is read in place.
+                let text: std::borrow::Cow<'_, str> = match additions.and_then(|a| a.get(name)) {
+                    Some(v) => v.to_string().into(),
+                    None => slots[slot].unwrap_or("null").into(),
                 };
                 event_time(&text).map_err(|e| (Stage::Sink, format!("time field `{name}`: {e}")))?
             }
         };
-        self.folder(ms).map(Some).map_err(|e| (Stage::Sink, e))
+        self.folder(ms)
+            .map(|()| Some(()))
+            .map_err(|e| (Stage::Sink, e))
     }
 
     /// Sorts event `i` into a file of its date partition, a dead letter or a
@@ -436,6 +440,7 @@ impl ArchiveWriter {
             open,
             layout,
             settings,
+            folder_cache,
             ..
         } = self;
         let open = open.get_mut(&p).expect("state made by take");
@@ -452,8 +457,8 @@ impl ArchiveWriter {
         let dead = |stage, reason| {
             DeadLetter::from_batch(batch, i, stage, reason, settings.dead_letter_cap)
         };
-        let folder = match outcome {
-            Ok(Some(folder)) => folder,
+        match outcome {
+            Ok(Some(())) => {}
             Ok(None) => {
                 open.counts.filtered += 1;
                 self.slots = recycle(slots);
@@ -466,10 +471,11 @@ impl ArchiveWriter {
                 return;
             }
         };
-        let f = match open.files.iter().position(|(k, _)| *k == folder) {
+        let folder = folder_cache.as_ref().map_or("", |(_, f)| f.as_str());
+        let f = match open.files.iter().position(|(k, _)| k == folder) {
             Some(f) => f,
             None => {
-                open.files.push((folder, Rows::new(layout)));
+                open.files.push((folder.to_owned(), Rows::new(layout)));
                 open.files.len() - 1
             }
         };
@@ -524,19 +530,22 @@ impl ArchiveWriter {
     }
 
     /// The folder of an event time, from the template.
-    fn folder(&mut self, ms: i64) -> Result<String, String> {
+    /// Leaves the folder of an event time in `folder_cache`, formatted from
+    /// the template only when the minute changes.
+    fn folder(&mut self, ms: i64) -> Result<(), String> {
         let minute = ms.div_euclid(60_000);
-        if let Some((m, f)) = &self.folder_cache {
-            if *m == minute {
-                return Ok(f.clone());
-            }
+        if self
+            .folder_cache
+            .as_ref()
+            .is_some_and(|(m, _)| *m == minute)
+        {
+            return Ok(());
         }
         let t = DateTime::<Utc>::from_timestamp_millis(ms)
             .filter(|t| (0..=MAX_EVENT_MS).contains(&t.timestamp_millis()))
             .ok_or_else(|| format!("event time {ms} ms is outside 1970..=9999"))?;
-        let f = t.format(&self.settings.partition).to_string();
-        self.folder_cache = Some((minute, f.clone()));
-        Ok(f)
+        self.folder_cache = Some((minute, t.format(&self.settings.partition).to_string()));
+        Ok(())
     }
 
     /// Before a retry while stopping: whether to leave the generation
