@@ -4,7 +4,7 @@
 //! baseline). A benchmark: it prints figures and ratios, asserts nothing.
 //!
 //! ```text
-//! scripts/services geolite2          # the GeoLite2 City file the geo step reads
+//! scripts/services geolite2          # the GeoLite2 City file the `geo` table reads
 //! cargo bench --bench chain
 //! ```
 //!
@@ -15,12 +15,14 @@
 //! guest, lifting, epoch interruption on); "native" the three calls into the
 //! natively compiled crates over the same columns; "host chain" is the whole
 //! `Chain::run`, which also builds each step's batch and merges the fields.
+//! Both sides look up in the host's own tables (`categories` and the MaxMind
+//! DB `geo`), the native side through the SDK's native host functions.
 //! "ratio" is wasm's best pass against native's; "paired" the median, over
 //! six rounds in which the two sides take turns, of each round's ratio.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -36,6 +38,43 @@ const PASSES: usize = 6;
 struct GenOnly {
     #[command(flatten)]
     args: weir::tools::gen::GenArgs,
+}
+
+/// The host's tables, which the native side's lookups read too.
+static TABLES: OnceLock<weir::plugin::lookup::Lookups> = OnceLock::new();
+
+fn native_lookup(table: &str, key: &str) -> Option<String> {
+    let t = TABLES.get()?.get(table)?.table();
+    let mut out = Vec::new();
+    t.get_into(key, &mut out)
+        .then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+fn native_lookup_many(table: &str, keys: &[u8], ends: &[u32]) -> (Vec<u8>, Vec<u32>, Vec<bool>) {
+    let t = TABLES.get().and_then(|l| l.get(table)).map(|t| t.table());
+    let (mut values, mut value_ends, mut found) = (Vec::new(), Vec::new(), Vec::new());
+    let mut start = 0;
+    for &end in ends {
+        let key = std::str::from_utf8(&keys[start..end as usize]).unwrap_or_default();
+        start = end as usize;
+        found.push(t.as_ref().is_some_and(|t| t.get_into(key, &mut values)));
+        value_ends.push(values.len() as u32);
+    }
+    (values, value_ends, found)
+}
+
+/// The example's `[lookup.geo] select`.
+fn geo_select() -> std::collections::BTreeMap<String, String> {
+    [
+        ("country", "country.iso_code"),
+        ("region", "subdivisions.0.names.en"),
+        ("city", "city.names.en"),
+        ("latitude", "location.latitude"),
+        ("longitude", "location.longitude"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn root() -> PathBuf {
@@ -188,11 +227,6 @@ fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
-    let pairs: Vec<(&str, &str)> = catalog
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    weir_sdk::testing::lookup_table("categories", &pairs);
     let rows: weir::plugin::lookup::Rows = catalog
         .iter()
         .map(|(k, v)| (k.clone().into_boxed_str(), Arc::<str>::from(v.as_str())))
@@ -202,15 +236,25 @@ fn main() -> anyhow::Result<()> {
         "categories".into(),
         Arc::new(weir::plugin::lookup::LookupTable::new("categories", rows)),
     );
+    let geo = weir::plugin::mmdb::MmdbTable::open(&mmdb, &geo_select())?;
+    lookups.insert(
+        "geo".into(),
+        Arc::new(weir::plugin::lookup::LookupTable::of(
+            "geo",
+            weir::plugin::lookup::Table::Mmdb(geo),
+        )),
+    );
+    let _ = TABLES.set(lookups.clone());
+    weir_sdk::__install_host(weir_sdk::HostFns {
+        log: |_, _| {},
+        lookup: native_lookup,
+        lookup_many: native_lookup_many,
+    });
 
     // Native: the plugin crates' own entry points.
-    let file = [(
-        "file.GeoLite2-City.mmdb".to_string(),
-        mmdb.display().to_string(),
-    )];
     engagement_filter::weir_plugin::init(vec![("actions".into(), "click,save,closeup".into())])
         .map_err(anyhow::Error::msg)?;
-    geo_enricher::weir_plugin::init(file.to_vec()).map_err(anyhow::Error::msg)?;
+    geo_enricher::weir_plugin::init(Vec::new()).map_err(anyhow::Error::msg)?;
     category_enricher::weir_plugin::init(Vec::new()).map_err(anyhow::Error::msg)?;
 
     // Wasm: the same crates as components, loaded as `weir run` loads them.
@@ -220,6 +264,8 @@ fn main() -> anyhow::Result<()> {
     let toml = format!(
         r#"[lookup.categories]
 csv = "unused.csv"
+[lookup.geo]
+mmdb = "{}"
 [[pipeline]]
 name = "bench"
 topic = "t"
@@ -230,8 +276,7 @@ columns = {{ a = "a" }}
   config = {{ actions = "click,save,closeup" }}
   [[pipeline.step]]
   plugin = "geo-enricher"
-  files = ["{}"]
-  limits = {{ memory_mb = 160 }}
+  lookups = ["geo"]
   [[pipeline.step]]
   plugin = "category-enricher"
   lookups = ["categories"]

@@ -151,6 +151,51 @@ pub use host::{install as __install_host, HostFns};
 pub use host::{log, Level};
 pub use key::{KeyedTable, Read, Table, Write};
 pub use types::RawJson;
+
+/// A JSON object handed to the plugin as text, such as a lookup table's value
+/// (a MaxMind DB table answers one object per address). Members are found by
+/// a scan when asked for; nothing is built or allocated unless a string holds
+/// an escape. Anything but an object has no members.
+///
+/// ```
+/// let place = weir_sdk::JsonObject::new(r#"{"country":"GB","latitude":51.5}"#);
+/// assert_eq!(place.text("country").as_deref(), Some("GB"));
+/// assert_eq!(place.float("latitude"), Some(51.5));
+/// assert_eq!(place.text("city"), None);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct JsonObject<'a>(&'a [u8]);
+
+impl<'a> JsonObject<'a> {
+    pub fn new(text: &'a str) -> JsonObject<'a> {
+        JsonObject(text.as_bytes())
+    }
+
+    /// The raw JSON of member `name`.
+    pub fn raw(&self, name: &str) -> Option<&'a str> {
+        json::find(self.0, name).and_then(|raw| std::str::from_utf8(raw).ok())
+    }
+
+    /// Member `name` if it is a string.
+    pub fn text(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        json::find(self.0, name).and_then(json::as_str)
+    }
+
+    /// Member `name` if it is an integer.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        json::find(self.0, name).and_then(json::as_int)
+    }
+
+    /// Member `name` if it is a number.
+    pub fn float(&self, name: &str) -> Option<f64> {
+        json::find(self.0, name).and_then(json::as_float)
+    }
+
+    /// Member `name` if it is a boolean.
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        json::find(self.0, name).and_then(json::as_bool)
+    }
+}
 /// `#[enricher(reads(...), writes(...), lookups(...), name = "...", version = "...")]`
 /// on `fn(&Event, [&State or &mut State,] &mut Fields) -> ()` or
 /// `-> Result<(), E>` with `E: Into<Failure>`.

@@ -97,6 +97,14 @@ pub struct LookupConfig {
     pub key: Option<String>,
     /// The CSV column holding the value (default: the second).
     pub value: Option<String>,
+    /// A MaxMind DB file (GeoLite2, GeoIP2, an ASN or ISP database), relative
+    /// to this file, `${VAR}` expanded: an IP address is the key; the value, a JSON object of the
+    /// record's members that `select` names (default: the whole record).
+    pub mmdb: Option<PathBuf>,
+    /// With `mmdb`: output member = path in the record, members separated by
+    /// `.` and list items by their index. Example:
+    /// `select = { country = "country.iso_code", city = "city.names.en" }`.
+    pub select: Option<BTreeMap<String, String>>,
     /// Reload every this many seconds (default 60; 0: never).
     pub refresh_secs: Option<u64>,
 }
@@ -106,14 +114,16 @@ pub struct LookupConfig {
 pub enum LookupSource<'a> {
     Csv(&'a Path),
     Query(&'a str),
+    Mmdb(&'a Path),
 }
 
 impl LookupConfig {
     /// The table's source (validation ensures exactly one is set).
     pub fn source(&self) -> LookupSource<'_> {
-        match (&self.csv, &self.query) {
-            (Some(p), _) => LookupSource::Csv(p),
-            (None, q) => LookupSource::Query(q.as_deref().unwrap_or_default()),
+        match (&self.csv, &self.mmdb, &self.query) {
+            (Some(p), _, _) => LookupSource::Csv(p),
+            (None, Some(p), _) => LookupSource::Mmdb(p),
+            (None, None, q) => LookupSource::Query(q.as_deref().unwrap_or_default()),
         }
     }
 
@@ -775,10 +785,23 @@ impl Config {
             return Err((String::new(), "no [[pipeline]] is defined".into()));
         }
         for (name, l) in &self.lookups {
-            if l.csv.is_some() == l.query.is_some() {
+            let sources = [l.csv.is_some(), l.query.is_some(), l.mmdb.is_some()];
+            if sources.iter().filter(|&&s| s).count() != 1 {
                 return Err((
                     format!("lookup.{name}"),
-                    "set exactly one of `csv` and `query`".into(),
+                    "set exactly one of `csv`, `query` and `mmdb`".into(),
+                ));
+            }
+            if l.mmdb.is_some() && (l.key.is_some() || l.value.is_some()) {
+                return Err((
+                    format!("lookup.{name}"),
+                    "`key` and `value` name CSV columns; a MaxMind DB's key is an IP address and `select` picks the value's members".into(),
+                ));
+            }
+            if l.select.is_some() && l.mmdb.is_none() {
+                return Err((
+                    format!("lookup.{name}"),
+                    "`select` picks members of a MaxMind DB record: it needs `mmdb`".into(),
                 ));
             }
             if l.query.is_some() && (l.key.is_some() || l.value.is_some()) {

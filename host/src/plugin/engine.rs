@@ -103,6 +103,23 @@ impl Runtime {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let ungranted: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(import, _)| import.to_string())
+            .filter(|import| !GRANTED.iter().any(|g| import.starts_with(g)))
+            .collect();
+        if !ungranted.is_empty() {
+            return Err(PluginError::World {
+                path: path.to_owned(),
+                kind,
+                message: format!(
+                    "it imports what the sandbox does not grant: {} (granted: {})",
+                    ungranted.join(", "),
+                    GRANTED.join(", ")
+                ),
+            });
+        }
         let mut linker: Linker<HostState> = Linker::new(&self.engine);
         let wrong_world = |e: wasmtime::Error| PluginError::World {
             path: path.to_owned(),
@@ -264,6 +281,20 @@ pub(super) fn refuse_blocking_calls(linker: &mut Linker<HostState>) -> wasmtime:
     linker.allow_shadowing(false);
     Ok(())
 }
+
+/// The interfaces a plugin may import, by name prefix. Everything else (HTTP,
+/// say) is refused at load with the names of the imports. Sockets are linked
+/// but deny every address; the filesystem holds only the granted files.
+pub(super) const GRANTED: &[&str] = &[
+    "weir:plugin/host@",
+    "weir:plugin/types@",
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
 
 /// The interface whose waiting calls are refused, as wasmtime-wasi names it.
 pub(super) const WASI_POLL: &str = "wasi:io/poll@0.2.12";

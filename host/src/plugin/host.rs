@@ -317,7 +317,12 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
         let Some(t) = self.lookups.get(&table) else {
             return Ok(None);
         };
-        Ok(t.rows().get(key.as_str()).map(|v| v.to_string()))
+        let mut value = Vec::new();
+        if !t.table().get_into(&key, &mut value) {
+            return Ok(None);
+        }
+        // Tables hold text: CSV fields, query results, JSON written by the host.
+        Ok(Some(String::from_utf8_lossy(&value).into_owned()))
     }
 
     /// A table the step was not granted answers "absent" for every key. An
@@ -328,7 +333,7 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
         keys: Vec<u8>,
         key_ends: Vec<u32>,
     ) -> wasmtime::Result<(Vec<u8>, Vec<u32>, Vec<bool>)> {
-        let rows = self.lookups.get(&table).map(|t| t.rows());
+        let rows = self.lookups.get(&table).map(|t| t.table());
         // The ends and flags alone must fit too.
         let mut budget = self.memory_cap.saturating_sub(key_ends.len() * 5);
         let mut values = Vec::new();
@@ -337,23 +342,23 @@ impl bindings::filter::weir::plugin::host::Host for HostState {
         let mut start = 0usize;
         for &end in &key_ends {
             let end = (end as usize).clamp(start, keys.len());
-            let hit = std::str::from_utf8(&keys[start..end])
-                .ok()
-                .and_then(|k| rows.as_ref()?.get(k));
+            let before = values.len();
+            let hit = match (std::str::from_utf8(&keys[start..end]), rows.as_ref()) {
+                (Ok(k), Some(rows)) => rows.get_into(k, &mut values),
+                _ => false,
+            };
             start = end;
-            if let Some(v) = hit {
-                if v.len() > budget {
-                    return Err(wasmtime::Error::msg(format!(
-                        "{TOO_LARGE}: `lookup-many` on `{}` for {} keys would answer more than {} MiB",
-                        guest_text(&table, 64),
-                        key_ends.len(),
-                        self.memory_cap >> 20
-                    )));
-                }
-                budget -= v.len();
-                values.extend_from_slice(v.as_bytes());
+            let len = values.len() - before;
+            if len > budget {
+                return Err(wasmtime::Error::msg(format!(
+                    "{TOO_LARGE}: `lookup-many` on `{}` for {} keys would answer more than {} MiB",
+                    guest_text(&table, 64),
+                    key_ends.len(),
+                    self.memory_cap >> 20
+                )));
             }
-            found.push(hit.is_some());
+            budget -= len;
+            found.push(hit);
             ends.push(values.len() as u32);
         }
         Ok((values, ends, found))

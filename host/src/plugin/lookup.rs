@@ -1,7 +1,10 @@
 //! Reference tables plugins look keys up in (`[lookup.NAME]`): loaded from a CSV
-//! file or an SQL query before anything is consumed, refreshed on an interval
-//! in the background, and swapped whole so that a batch always sees one version.
-//! A step sees only the tables it is granted (`lookups = ["NAME"]`).
+//! file, an SQL query or a MaxMind DB file before anything is consumed,
+//! refreshed on an interval in the background, and swapped whole so that a
+//! batch always sees one version. The host holds one copy of each table for
+//! every instance of every step: large reference data belongs here rather than
+//! in each instance's memory. A step sees only the tables it is granted
+//! (`lookups = ["NAME"]`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -11,33 +14,75 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable as _;
 use mysql_async::Pool;
 
+use super::mmdb::MmdbTable;
 use crate::config::{Config, LookupConfig, LookupSource};
 
 /// Key → value. Values are shared: a few categories serve many keys.
 pub type Rows = HashMap<Box<str>, Arc<str>>;
 
+/// One version of a table's contents.
+#[derive(Debug)]
+pub enum Table {
+    /// From a CSV file or a query.
+    Rows(Rows),
+    /// IP address → the selected members of its record, from a MaxMind DB file.
+    Mmdb(MmdbTable),
+}
+
+impl Table {
+    /// Rows (or networks, for a MaxMind DB).
+    pub fn len(&self) -> usize {
+        match self {
+            Table::Rows(rows) => rows.len(),
+            Table::Mmdb(db) => db.nodes(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `key`'s value to `out`; false when the table has none.
+    pub fn get_into(&self, key: &str, out: &mut Vec<u8>) -> bool {
+        match self {
+            Table::Rows(rows) => match rows.get(key) {
+                Some(v) => {
+                    out.extend_from_slice(v.as_bytes());
+                    true
+                }
+                None => false,
+            },
+            Table::Mmdb(db) => db.get_into(key, out),
+        }
+    }
+}
+
 /// One table, swapped whole on refresh.
 #[derive(Debug)]
 pub struct LookupTable {
     pub name: String,
-    rows: RwLock<Arc<Rows>>,
+    table: RwLock<Arc<Table>>,
 }
 
 impl LookupTable {
     pub fn new(name: &str, rows: Rows) -> LookupTable {
+        LookupTable::of(name, Table::Rows(rows))
+    }
+
+    pub fn of(name: &str, table: Table) -> LookupTable {
         LookupTable {
             name: name.to_string(),
-            rows: RwLock::new(Arc::new(rows)),
+            table: RwLock::new(Arc::new(table)),
         }
     }
 
-    /// The current version of the rows.
-    pub fn rows(&self) -> Arc<Rows> {
-        self.rows.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The current version of the table.
+    pub fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn replace(&self, rows: Rows) {
-        *self.rows.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rows);
+    fn replace(&self, table: Table) {
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
     }
 }
 
@@ -64,15 +109,20 @@ pub enum LookupError {
     Query { name: String, message: String },
     #[error("lookup `{name}` reads a query but no database is configured")]
     NoDatabase { name: String },
+    #[error("lookup `{name}`: {source}")]
+    Mmdb {
+        name: String,
+        source: super::mmdb::MmdbError,
+    },
 }
 
 /// Loads every table the configuration defines. SQL tables need `pool`.
 pub async fn load_all(config: &Config, pool: Option<&Pool>) -> Result<Lookups, LookupError> {
     let mut out = Lookups::new();
     for (name, l) in &config.lookups {
-        let rows = load(config, name, l, pool).await?;
-        tracing::info!(lookup = %name, rows = rows.len(), "lookup table loaded");
-        out.insert(name.clone(), Arc::new(LookupTable::new(name, rows)));
+        let table = load(config, name, l, pool).await?;
+        tracing::info!(lookup = %name, rows = table.len(), "lookup table loaded");
+        out.insert(name.clone(), Arc::new(LookupTable::of(name, table)));
     }
     Ok(out)
 }
@@ -101,8 +151,8 @@ async fn load(
     name: &str,
     l: &LookupConfig,
     pool: Option<&Pool>,
-) -> Result<Rows, LookupError> {
-    match l.source() {
+) -> Result<Table, LookupError> {
+    Ok(match l.source() {
         LookupSource::Csv(path) => {
             let path = config.resolve(path);
             let text = std::fs::read_to_string(&path).map_err(|source| LookupError::Read {
@@ -110,14 +160,42 @@ async fn load(
                 path: path.clone(),
                 source,
             })?;
-            parse_csv(&text, l.key.as_deref(), l.value.as_deref()).map_err(|(line, message)| {
-                LookupError::Csv {
+            Table::Rows(
+                parse_csv(&text, l.key.as_deref(), l.value.as_deref()).map_err(
+                    |(line, message)| LookupError::Csv {
+                        name: name.into(),
+                        path,
+                        line,
+                        message,
+                    },
+                )?,
+            )
+        }
+        LookupSource::Mmdb(path) => {
+            let path = config
+                .step_file(path)
+                .map_err(|message| LookupError::Mmdb {
                     name: name.into(),
-                    path,
-                    line,
-                    message,
-                }
-            })
+                    source: super::mmdb::MmdbError::Open {
+                        path: path.display().to_string(),
+                        message,
+                    },
+                })?;
+            let select = l.select.clone().unwrap_or_default();
+            // Reading 56 MB is not for the async threads.
+            let table = tokio::task::spawn_blocking(move || MmdbTable::open(&path, &select))
+                .await
+                .map_err(|e| LookupError::Mmdb {
+                    name: name.into(),
+                    source: super::mmdb::MmdbError::Open {
+                        path: String::new(),
+                        message: e.to_string(),
+                    },
+                })?;
+            Table::Mmdb(table.map_err(|source| LookupError::Mmdb {
+                name: name.into(),
+                source,
+            })?)
         }
         LookupSource::Query(query) => {
             let pool = pool.ok_or_else(|| LookupError::NoDatabase { name: name.into() })?;
@@ -139,9 +217,9 @@ async fn load(
                     rows.insert(k.into_boxed_str(), v);
                 }
             }
-            Ok(rows)
+            Table::Rows(rows)
         }
-    }
+    })
 }
 
 /// Refreshes each table on its interval until the process ends. A failed
@@ -281,7 +359,7 @@ fn csv_records(text: &str) -> impl Iterator<Item = Record> + '_ {
 pub fn csv_path(config: &Config, l: &LookupConfig) -> Option<PathBuf> {
     match l.source() {
         LookupSource::Csv(p) => Some(config.resolve(p)),
-        LookupSource::Query(_) => None,
+        LookupSource::Query(_) | LookupSource::Mmdb(_) => None,
     }
 }
 

@@ -30,6 +30,7 @@ mod fault;
 mod host;
 mod instance;
 pub mod lookup;
+pub mod mmdb;
 
 use std::path::PathBuf;
 use std::sync::Arc;
