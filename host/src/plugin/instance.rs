@@ -82,7 +82,13 @@ impl Instance {
                 peak: 0,
                 inner: StoreLimitsBuilder::new()
                     .memory_size(limits.memory_bytes)
-                    .instances(4)
+                    // A Rust component instantiates about 4 core modules;
+                    // componentize-py's 14 (CPython is linked dynamically:
+                    // libc, libpython, the runtime, adapters, shims), sharing
+                    // one linear memory. A second memory would double what
+                    // the cap allows, so there is at most one.
+                    .instances(32)
+                    .memories(1)
                     .trap_on_grow_failure(true)
                     .build(),
             },

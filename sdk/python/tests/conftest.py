@@ -1,0 +1,5 @@
+# The SDK's tests import `weir` from this checkout.
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
