@@ -21,6 +21,7 @@ mod escaping;
 mod faults;
 mod fencing;
 mod hostile;
+mod languages;
 mod operations;
 mod pinterest;
 mod plugins;

@@ -781,3 +781,47 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Builds a Python or JavaScript plugin from source with its SDK's build
+/// script (`sdk/python/build`, `sdk/js/build`), as a user does, into `out`.
+pub fn build_with_sdk(lang: &str, plugin_dir: &Path, out: &Path) {
+    let script = repo_root().join("sdk").join(lang).join("build");
+    let output = Command::new(&script)
+        .arg(plugin_dir)
+        .arg(out)
+        .output()
+        .expect("running the SDK's build script");
+    assert!(
+        output.status.success(),
+        "{} {} {} failed:\n{}{}",
+        script.display(),
+        plugin_dir.display(),
+        out.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The Python and JavaScript example plugins, built once per test run, in a
+/// folder as `NAME.wasm`.
+pub fn polyglot_plugins() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = repo_root();
+            let dir = root.join("target/polyglot");
+            std::fs::create_dir_all(&dir).expect("target/polyglot");
+            for (lang, name) in [
+                ("python", "python-device-enricher"),
+                ("js", "js-sample-filter"),
+            ] {
+                build_with_sdk(
+                    lang,
+                    &root.join("plugins").join(name),
+                    &dir.join(format!("{name}.wasm")),
+                );
+            }
+            dir
+        })
+        .clone()
+}

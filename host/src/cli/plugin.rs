@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use weir::tools::offline::{compare, DiffSetup};
-use weir::tools::scaffold::{find_sdk, new_plugin, PluginKind};
+use weir::tools::scaffold::{find_sdk, new_plugin, Lang, PluginKind};
 
 use super::Failure;
 
@@ -38,10 +38,15 @@ pub enum Command {
         name: String,
         #[arg(long, value_enum)]
         kind: PluginKind,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The weir-sdk crate (default: $WEIR_SDK, else the checkout weir was built from).
+        /// The SDK folder, `sdk/` of a Weir checkout, which holds the Rust crate
+        /// and `python/` and `js/` (default: $WEIR_SDK, else the checkout weir
+        /// was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -93,20 +98,18 @@ pub async fn execute(command: Command) -> Result<(), Failure> {
         Command::New {
             name,
             kind,
+            lang,
             dir,
             sdk,
         } => {
             let sdk = find_sdk(sdk.as_deref())?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            new_plugin(&name, kind, &dir, &sdk)?;
+            new_plugin(&name, kind, lang, &dir, &sdk)?;
             println!(
-                "created {} ({kind:?} plugin `{name}`, weir-sdk from {})\n\
-                 next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release\n\
-                 then: cp target/wasm32-wasip2/release/{}.wasm PLUGIN_DIR/{name}.wasm",
+                "created {} ({lang:?} {kind:?} plugin `{name}`, SDK from {})\n{}",
                 dir.display(),
                 sdk.display(),
-                dir.display(),
-                name.replace('-', "_")
+                lang.next_steps(&name, &dir, &sdk)
             );
             Ok(())
         }

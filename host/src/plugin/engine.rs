@@ -110,14 +110,10 @@ impl Runtime {
             .filter(|import| !GRANTED.iter().any(|g| import.starts_with(g)))
             .collect();
         if !ungranted.is_empty() {
-            return Err(PluginError::World {
+            return Err(PluginError::Imports {
                 path: path.to_owned(),
-                kind,
-                message: format!(
-                    "it imports what the sandbox does not grant: {} (granted: {})",
-                    ungranted.join(", "),
-                    GRANTED.join(", ")
-                ),
+                imports: ungranted.join(", "),
+                granted: GRANTED.join(", "),
             });
         }
         let mut linker: Linker<HostState> = Linker::new(&self.engine);

@@ -138,6 +138,12 @@ pub enum PluginError {
         kind: Kind,
         message: String,
     },
+    #[error("{path}: it imports what the sandbox does not grant: {imports} (granted: {granted})")]
+    Imports {
+        path: PathBuf,
+        imports: String,
+        granted: String,
+    },
     #[error("plugin `{name}` ({path}): describe() says it is `{described}`; the file must be named after the plugin")]
     Name {
         name: String,

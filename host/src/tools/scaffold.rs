@@ -17,6 +17,64 @@ pub enum PluginKind {
     Enricher,
 }
 
+impl PluginKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Filter => "filter",
+            PluginKind::Enricher => "enricher",
+        }
+    }
+}
+
+/// The language a plugin is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+impl Lang {
+    /// The SDK's folder for this language, below the Rust SDK's (`sdk/`).
+    fn sdk_dir(self, sdk: &Path) -> PathBuf {
+        match self {
+            Lang::Rust => sdk.to_owned(),
+            Lang::Python => sdk.join("python"),
+            Lang::Js => sdk.join("js"),
+        }
+    }
+
+    /// What to run next in the new plugin's folder `dir`.
+    pub fn next_steps(self, name: &str, dir: &Path, sdk: &Path) -> String {
+        let build = |lang: &str| {
+            format!(
+                "{}/build {} PLUGIN_DIR/{name}.wasm",
+                sdk.join(lang).display(),
+                dir.display()
+            )
+        };
+        match self {
+            Lang::Rust => format!(
+                "next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release\n\
+                 then: cp target/wasm32-wasip2/release/{}.wasm PLUGIN_DIR/{name}.wasm",
+                dir.display(),
+                name.replace('-', "_")
+            ),
+            Lang::Python => format!(
+                "next: cd {} && PYTHONPATH={} python3 -m pytest -q\nthen: {}",
+                dir.display(),
+                sdk.join("python").display(),
+                build("python")
+            ),
+            Lang::Js => format!(
+                "next: cd {} && node --test\nthen: {}",
+                dir.display(),
+                build("js")
+            ),
+        }
+    }
+}
+
 /// Finds the SDK: `explicit`, else `$WEIR_SDK`, else this checkout's `sdk/`.
 pub fn find_sdk(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     let from_env = std::env::var_os("WEIR_SDK").map(PathBuf::from);
@@ -46,8 +104,16 @@ pub fn find_sdk(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     bail!("cannot find weir-sdk: pass --sdk PATH or set WEIR_SDK to the sdk/ folder of a Weir checkout")
 }
 
-/// Writes the crate for plugin `name` into `dir` (which must not exist or be empty).
-pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyhow::Result<()> {
+/// Writes plugin `name` in `lang` into `dir` (which must not exist or be
+/// empty): a Rust crate, or a Python or JavaScript project copied from the
+/// language SDK's `template/KIND/` with `{{name}}` replaced.
+pub fn new_plugin(
+    name: &str,
+    kind: PluginKind,
+    lang: Lang,
+    dir: &Path,
+    sdk: &Path,
+) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -63,6 +129,9 @@ pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyho
             .unwrap_or(true)
     {
         bail!("{} already exists and is not empty", dir.display());
+    }
+    if lang != Lang::Rust {
+        return from_template(name, kind, &lang.sdk_dir(sdk), dir);
     }
     let src = dir.join("src");
     std::fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
@@ -91,6 +160,35 @@ pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> anyho
     std::fs::create_dir_all(dir.join(".cargo"))
         .with_context(|| format!("creating {}", dir.join(".cargo").display()))?;
     write(dir.join(".cargo/config.toml"), CARGO_CONFIG.into())?;
+    Ok(())
+}
+
+/// Copies `SDK/template/KIND/` into `dir`, replacing `{{name}}` in each file.
+fn from_template(name: &str, kind: PluginKind, sdk: &Path, dir: &Path) -> anyhow::Result<()> {
+    let template = sdk.join("template").join(kind.as_str());
+    let entries = std::fs::read_dir(&template)
+        .with_context(|| format!("reading the template {}", template.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let to = dir.join(path.file_name().unwrap_or_default());
+        std::fs::write(&to, text.replace("{{name}}", name))
+            .with_context(|| format!("writing {}", to.display()))?;
+    }
+    // A JavaScript plugin imports "weir": node finds the SDK through
+    // node_modules/ (ignored by the template's .gitignore), the build by itself.
+    if sdk.join("package.json").is_file() {
+        let modules = dir.join("node_modules");
+        std::fs::create_dir_all(&modules)
+            .with_context(|| format!("creating {}", modules.display()))?;
+        std::os::unix::fs::symlink(sdk, modules.join("weir"))
+            .with_context(|| format!("linking {} to the SDK", modules.join("weir").display()))?;
+    }
     Ok(())
 }
 
