@@ -294,3 +294,29 @@ test("a batch parsed whole reads as each payload parsed alone", () => {
     });
   }
 });
+
+test("a batch larger than a parse chunk reads every event, odd ones included", () => {
+  const echo = enricher(
+    { name: "echo", reads: { n: "int?", s: "text?" }, writes: { n2: "int?", s2: "text?" } },
+    (event, out) => {
+      out.set("n2", event.get("n"));
+      out.set("s2", event.get("s"));
+    },
+  );
+  // 700 events over three chunks; a `}{` inside a string, non-ASCII text and
+  // a payload that is not an object break the one-parse path of their chunks.
+  const events = [];
+  for (let i = 0; i < 700; i++) {
+    if (i === 300) events.push('{"n":300,"s":"}{"}');
+    else if (i === 520) events.push('{"n":520,"s":"Zürich"}');
+    else if (i === 650) events.push("[650]");
+    else events.push(`{"n":${i}}`);
+  }
+  const out = run(echo, { events });
+  assert.equal(out.length, 700);
+  for (let i = 0; i < 700; i++) {
+    const s = i === 300 ? "}{" : i === 520 ? "Zürich" : null;
+    const n = i === 650 ? null : i;
+    assert.deepEqual(out[i], enriched({ n2: n, s2: s }), `event ${i}`);
+  }
+});
