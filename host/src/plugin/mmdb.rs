@@ -134,22 +134,29 @@ impl<'de> Node<'de> {
                 out.push(b'{');
                 let mut first = true;
                 for (k, v) in members {
-                    let mark = out.len();
-                    if !first {
-                        out.push(b',');
-                    }
-                    let _ = serde_json::to_writer(&mut *out, k);
-                    out.push(b':');
-                    if v.write_json(out) {
-                        first = false;
-                    } else {
-                        out.truncate(mark);
-                    }
+                    write_member(out, k, v, &mut first);
                 }
                 out.push(b'}');
             }
         }
         true
+    }
+}
+
+/// Appends `"name":value` to an object being written (a comma before all but
+/// the first); nothing when the value cannot be JSON.
+fn write_member(out: &mut Vec<u8>, name: &str, node: &Node<'_>, first: &mut bool) {
+    let mark = out.len();
+    if !*first {
+        out.push(b',');
+    }
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, name);
+    out.push(b':');
+    if node.write_json(out) {
+        *first = false;
+    } else {
+        out.truncate(mark);
     }
 }
 
@@ -228,19 +235,8 @@ impl MmdbTable {
         out.push(b'{');
         let mut first = true;
         for (name, path) in &self.select {
-            let Some(node) = record.at(path) else {
-                continue;
-            };
-            let mark = out.len();
-            if !first {
-                out.push(b',');
-            }
-            let _ = serde_json::to_writer(&mut *out, name);
-            out.push(b':');
-            if node.write_json(out) {
-                first = false;
-            } else {
-                out.truncate(mark);
+            if let Some(node) = record.at(path) {
+                write_member(out, name, node, &mut first);
             }
         }
         out.push(b'}');
